@@ -1,0 +1,1 @@
+"""Adapters: implementations of the domain's ports and the drivers of the application."""

@@ -1,0 +1,87 @@
+"""The connection registry (ActiveUsersStore) in process memory."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from domain.model import Connection, ConnectionChange, PresenceEntry, Sid, UserId
+
+
+class MemoryActiveUsersStore:
+    """Live connections by sid, with a per-user, per-namespace index and last_seen."""
+
+    def __init__(self) -> None:
+        self._by_sid: dict[Sid, Connection] = {}
+        self._by_user: dict[tuple[UserId, str], set[Sid]] = defaultdict(set)
+        self._namespaces_of: dict[UserId, set[str]] = defaultdict(set)
+        self._last_seen: dict[tuple[UserId, str], datetime] = {}
+
+    async def add_connection(self, connection: Connection) -> ConnectionChange:
+        """Register a connection; first of the user on the namespace changes presence."""
+        key = (connection.user_id, connection.namespace)
+        previous = self._by_sid.get(connection.sid)
+        if previous is not None:
+            return ConnectionChange(connection=previous, user_online_changed=False)
+        sids = self._by_user[key]
+        first = not sids
+        sids.add(connection.sid)
+        self._namespaces_of[connection.user_id].add(connection.namespace)
+        self._by_sid[connection.sid] = connection
+        return ConnectionChange(connection=connection, user_online_changed=first)
+
+    async def remove_connection(self, sid: Sid, at: datetime) -> ConnectionChange | None:
+        """Remove a connection; the last of the user on the namespace records last_seen."""
+        connection = self._by_sid.pop(sid, None)
+        if connection is None:
+            return None
+        key = (connection.user_id, connection.namespace)
+        sids = self._by_user[key]
+        sids.discard(sid)
+        last = not sids
+        if last:
+            del self._by_user[key]
+            namespaces = self._namespaces_of[connection.user_id]
+            namespaces.discard(connection.namespace)
+            if not namespaces:
+                del self._namespaces_of[connection.user_id]
+            self._last_seen[key] = at
+        return ConnectionChange(connection=connection, user_online_changed=last)
+
+    async def user_connections(self, user_id: UserId) -> list[Connection]:
+        """Every live connection of the user."""
+        return [
+            self._by_sid[sid]
+            for namespace in sorted(self._namespaces_of.get(user_id, ()))
+            for sid in sorted(self._by_user.get((user_id, namespace), ()))
+        ]
+
+    async def all_connections(self) -> list[Connection]:
+        """Every live connection."""
+        return list(self._by_sid.values())
+
+    async def is_online(self, user_id: UserId, namespace: str) -> bool:
+        """Whether the user has a live connection on the namespace."""
+        return bool(self._by_user.get((user_id, namespace)))
+
+    async def presence(self, user_ids: Sequence[UserId], namespace: str) -> list[PresenceEntry]:
+        """Presence entries in the order asked."""
+        entries = []
+        for user_id in user_ids:
+            count = len(self._by_user.get((user_id, namespace), ()))
+            entries.append(
+                PresenceEntry(
+                    user_id=user_id,
+                    online=count > 0,
+                    last_seen=None if count else self._last_seen.get((user_id, namespace)),
+                    connections=count,
+                )
+            )
+        return entries
+
+    async def online_users(self, namespace: str) -> list[UserId]:
+        """Users with at least one live connection on the namespace."""
+        return sorted(
+            user for (user, ns), sids in self._by_user.items() if ns == namespace and sids
+        )

@@ -1,0 +1,1 @@
+"""Switchboard's pure core: models, errors, ports and services (stdlib and attrs only)."""

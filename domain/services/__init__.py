@@ -1,0 +1,8 @@
+"""Domain services: the business rules, on ports only."""
+
+from domain.services.connections import ConnectionManager
+from domain.services.messages import ChatMessageService
+from domain.services.presence import PresenceService
+from domain.services.rooms import ChatRoomService
+
+__all__ = ["ChatMessageService", "ChatRoomService", "ConnectionManager", "PresenceService"]
