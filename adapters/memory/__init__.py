@@ -6,6 +6,7 @@ atomic: concurrent tasks never see a half-made change.
 
 from adapters.memory.active_users import MemoryActiveUsersStore
 from adapters.memory.messages import MemoryMessageStore
+from adapters.memory.metrics import MemoryMetrics
 from adapters.memory.rooms import MemoryRoomRepository
 
-__all__ = ["MemoryActiveUsersStore", "MemoryMessageStore", "MemoryRoomRepository"]
+__all__ = ["MemoryActiveUsersStore", "MemoryMessageStore", "MemoryMetrics", "MemoryRoomRepository"]

@@ -1,0 +1,44 @@
+"""The /chat namespace: presence on connect and disconnect, room channels, chat commands."""
+
+from __future__ import annotations
+
+from adapters.socketio.base import BaseNamespace
+from application.contract import wire
+from application.pipeline import CommandPipeline
+from domain.model import CHAT_NAMESPACE, Identity, Sid, UserId
+from domain.ports import MetricsCollector, RoomRepository, TokenVerifier
+from domain.services import ConnectionManager, PresenceService
+
+
+class ChatNamespace(BaseNamespace):
+    """/chat: a connection enters its user's room channels and counts for presence."""
+
+    def __init__(
+        self,
+        *,
+        verifier: TokenVerifier,
+        connections: ConnectionManager,
+        pipeline: CommandPipeline,
+        metrics: MetricsCollector,
+        presence: PresenceService,
+        rooms: RoomRepository,
+    ) -> None:
+        super().__init__(
+            CHAT_NAMESPACE,
+            verifier=verifier,
+            connections=connections,
+            pipeline=pipeline,
+            metrics=metrics,
+        )
+        self.presence = presence
+        self.rooms = rooms
+
+    async def register(self, sid: Sid, identity: Identity) -> None:
+        """Enter the user's room channels, then count the connection for presence."""
+        for room_id in await self.rooms.rooms_of(identity.user_id):
+            await self.enter_room(sid, wire.room_channel(room_id))
+        await self.presence.connect(identity.user_id, sid)
+
+    async def unregister(self, sid: Sid, user_id: UserId) -> bool:
+        """Stop counting the connection; the user's last one announces the leave."""
+        return await self.presence.disconnect(user_id, sid) is not None

@@ -1,0 +1,1 @@
+"""The application ring: wire contract, handlers, middleware pipeline, settings, wiring."""

@@ -1,0 +1,136 @@
+"""The dependency-injector container: the composition root that picks adapters per setting.
+
+`Container(settings=...)` wires ports to adapters. Stores are chosen with a `Selector` on
+`settings.store` (`memory` now; `redis` plugs in beside it). Tests override providers with
+real fakes (`container.active_users.override(...)`) before anything is built.
+"""
+
+from __future__ import annotations
+
+import socketio
+from dependency_injector import containers, providers
+
+from adapters.auth import JwtTokenVerifier
+from adapters.memory import (
+    MemoryActiveUsersStore,
+    MemoryMessageStore,
+    MemoryMetrics,
+    MemoryRoomRepository,
+)
+from adapters.socketio.broadcaster import SocketIOBroadcaster
+from adapters.socketio.chat import ChatNamespace
+from adapters.system import SystemClock, TimeOrderedIds
+from application.handlers.chat import ChatCommands
+from application.pipeline import CommandPipeline, Middleware, timeout_middleware
+from application.publisher import WireEventPublisher
+from application.settings import Settings
+from domain.model import CHAT_NAMESPACE
+from domain.services import ChatMessageService, ChatRoomService, ConnectionManager, PresenceService
+
+
+def _store_kind(settings: Settings) -> str:
+    return settings.store
+
+
+def _socketio_server(settings: Settings) -> socketio.AsyncServer:
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        cors_allowed_origins=list(settings.cors_origins) or [],
+        max_http_buffer_size=settings.max_payload_bytes,
+        logger=False,
+        engineio_logger=False,
+        ping_interval=25,
+        ping_timeout=20,
+    )
+
+
+def _verifier(settings: Settings, clock: SystemClock) -> JwtTokenVerifier:
+    return JwtTokenVerifier(
+        secret=settings.jwt_secret,
+        public_key=settings.jwt_public_key,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+        clock=clock,
+    )
+
+
+def _middlewares(settings: Settings) -> list[Middleware]:
+    return [timeout_middleware(settings.handler_timeout_s)]
+
+
+def _chat_pipeline(
+    commands: ChatCommands, middlewares: list[Middleware], metrics: MemoryMetrics
+) -> CommandPipeline:
+    return CommandPipeline(CHAT_NAMESPACE, commands.routes(), middlewares, metrics)
+
+
+def _instance_id(settings: Settings) -> str:
+    return settings.instance_id
+
+
+def _window_s(settings: Settings) -> float:
+    return settings.coalesce_window_ms / 1000
+
+
+class Container(containers.DeclarativeContainer):
+    """Every collaborator of one server instance, built lazily, once."""
+
+    settings = providers.Dependency(instance_of=Settings)
+
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(TimeOrderedIds)
+    metrics = providers.Singleton(MemoryMetrics)
+
+    store_kind = providers.Callable(_store_kind, settings)
+    active_users = providers.Selector(
+        store_kind, memory=providers.Singleton(MemoryActiveUsersStore)
+    )
+    room_repository = providers.Selector(
+        store_kind, memory=providers.Singleton(MemoryRoomRepository)
+    )
+    message_store = providers.Selector(store_kind, memory=providers.Singleton(MemoryMessageStore))
+
+    sio = providers.Singleton(_socketio_server, settings)
+    broadcaster = providers.Singleton(SocketIOBroadcaster, sio)
+    token_verifier = providers.Singleton(_verifier, settings, clock)
+
+    connection_manager = providers.Singleton(
+        ConnectionManager, active_users, clock, providers.Callable(_instance_id, settings)
+    )
+    event_publisher = providers.Singleton(
+        WireEventPublisher,
+        broadcaster,
+        connection_manager,
+        metrics,
+        providers.Callable(_window_s, settings),
+    )
+    presence_service = providers.Singleton(
+        PresenceService, connection_manager, active_users, room_repository, event_publisher
+    )
+    room_service = providers.Singleton(
+        ChatRoomService,
+        room_repository,
+        message_store,
+        presence_service,
+        event_publisher,
+        clock,
+        ids,
+    )
+    message_service = providers.Singleton(
+        ChatMessageService, message_store, room_service, event_publisher, clock, ids
+    )
+
+    middlewares = providers.Singleton(_middlewares, settings)
+    chat_commands = providers.Singleton(
+        ChatCommands, room_service, message_service, presence_service
+    )
+    chat_pipeline = providers.Singleton(_chat_pipeline, chat_commands, middlewares, metrics)
+    chat_namespace = providers.Singleton(
+        ChatNamespace,
+        verifier=token_verifier,
+        connections=connection_manager,
+        pipeline=chat_pipeline,
+        metrics=metrics,
+        presence=presence_service,
+        rooms=room_repository,
+    )

@@ -1,0 +1,145 @@
+"""Settings from the environment (contract v1's table, plus tuning knobs), read once at start."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Mapping
+from typing import Literal
+
+import attrs
+
+StoreKind = Literal["memory", "redis"]
+
+
+class SettingsError(Exception):
+    """The configuration is missing or wrong; the message says what to set."""
+
+
+@attrs.frozen
+class Settings:
+    """Everything configurable; see docs/configuration.md for each variable."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    dev: bool = False
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    api_key: str = ""
+    store: StoreKind = "memory"
+    redis_url: str | None = None
+    redis_fallback: Literal["fail", "memory"] = "fail"
+    cors_origins: tuple[str, ...] = ()
+    log_level: str = "info"
+    log_format: Literal["json", "console"] = "json"
+    handler_timeout_s: float = 5.0
+    coalesce_window_ms: int = 500
+    max_payload_bytes: int = 65536
+    presence_heartbeat_s: float = 4.0
+    presence_ttl_s: float = 12.0
+    instance_id: str = attrs.Factory(lambda: uuid.uuid4().hex[:12])
+    generated_secrets: bool = False
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str],
+        *,
+        dev: bool = False,
+        host: str | None = None,
+        port: int | None = None,
+    ) -> Settings:
+        """Read and check every setting; raises `SettingsError` with a clear message."""
+        reader = _Reader(env)
+        secret = reader.text("SWITCHBOARD_JWT_SECRET")
+        public_key = reader.text("SWITCHBOARD_JWT_PUBLIC_KEY")
+        api_key = reader.text("SWITCHBOARD_API_KEY")
+        generated = False
+        if secret is None and public_key is None:
+            if not dev:
+                raise SettingsError(
+                    "SWITCHBOARD_JWT_SECRET (at least 32 bytes) or SWITCHBOARD_JWT_PUBLIC_KEY "
+                    "is required; run with --dev to use a generated one"
+                )
+            secret, generated = secrets.token_urlsafe(32), True
+        if secret is not None and len(secret.encode()) < 32:
+            raise SettingsError("SWITCHBOARD_JWT_SECRET must be at least 32 bytes long")
+        if api_key is None:
+            if not dev:
+                raise SettingsError(
+                    "SWITCHBOARD_API_KEY is required; run with --dev to use a generated one"
+                )
+            api_key, generated = secrets.token_urlsafe(24), True
+        redis_url = reader.text("REDIS_URL")
+        store = reader.choice(
+            "SWITCHBOARD_STORE", ("memory", "redis"), "redis" if redis_url else "memory"
+        )
+        if store == "redis" and redis_url is None:
+            raise SettingsError("SWITCHBOARD_STORE=redis needs REDIS_URL")
+        heartbeat = reader.number("SWITCHBOARD_PRESENCE_HEARTBEAT_S", 4.0, minimum=0.05)
+        ttl = reader.number("SWITCHBOARD_PRESENCE_TTL_S", 12.0, minimum=0.1)
+        if ttl <= heartbeat:
+            raise SettingsError("SWITCHBOARD_PRESENCE_TTL_S must be longer than the heartbeat")
+        origins = reader.text("SWITCHBOARD_CORS_ORIGINS")
+        return cls(
+            host=host or reader.text("SWITCHBOARD_HOST") or "127.0.0.1",
+            port=port
+            if port is not None
+            else int(reader.number("SWITCHBOARD_PORT", 8080, minimum=0)),
+            dev=dev,
+            jwt_secret=secret if public_key is None else None,
+            jwt_public_key=public_key,
+            jwt_audience=reader.text("SWITCHBOARD_JWT_AUDIENCE"),
+            jwt_issuer=reader.text("SWITCHBOARD_JWT_ISSUER"),
+            api_key=api_key,
+            store="redis" if store == "redis" else "memory",
+            redis_url=redis_url,
+            redis_fallback="memory"
+            if reader.choice("REDIS_FALLBACK", ("fail", "memory"), "fail") == "memory"
+            else "fail",
+            cors_origins=tuple(o.strip() for o in (origins or "").split(",") if o.strip()),
+            log_level=reader.choice(
+                "SWITCHBOARD_LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info"
+            ),
+            log_format="console"
+            if reader.choice("SWITCHBOARD_LOG_FORMAT", ("json", "console"), "json") == "console"
+            else "json",
+            handler_timeout_s=reader.number("SWITCHBOARD_HANDLER_TIMEOUT_S", 5.0, minimum=0.001),
+            coalesce_window_ms=int(reader.number("SWITCHBOARD_COALESCE_WINDOW_MS", 500, minimum=1)),
+            max_payload_bytes=int(
+                reader.number("SWITCHBOARD_MAX_PAYLOAD_BYTES", 65536, minimum=1024)
+            ),
+            presence_heartbeat_s=heartbeat,
+            presence_ttl_s=ttl,
+            instance_id=reader.text("SWITCHBOARD_INSTANCE_ID") or uuid.uuid4().hex[:12],
+            generated_secrets=generated,
+        )
+
+
+@attrs.frozen
+class _Reader:
+    env: Mapping[str, str]
+
+    def text(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = (self.text(name) or default).lower()
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)} (got {value!r})")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float) -> float:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number (got {raw!r})") from None
+        if value < minimum:
+            raise SettingsError(f"{name} must be at least {minimum:g} (got {raw!r})")
+        return value
