@@ -15,17 +15,27 @@ from adapters.memory import (
     MemoryActiveUsersStore,
     MemoryMessageStore,
     MemoryMetrics,
+    MemoryNotificationStore,
     MemoryRoomRepository,
 )
 from adapters.socketio.broadcaster import SocketIOBroadcaster
 from adapters.socketio.chat import ChatNamespace
+from adapters.socketio.notifications import NotificationsNamespace
 from adapters.system import SystemClock, TimeOrderedIds
+from application.handlers.api import ServerApi
 from application.handlers.chat import ChatCommands
+from application.handlers.notifications import NotificationCommands
 from application.pipeline import CommandPipeline, Middleware, timeout_middleware
 from application.publisher import WireEventPublisher
 from application.settings import Settings
-from domain.model import CHAT_NAMESPACE
-from domain.services import ChatMessageService, ChatRoomService, ConnectionManager, PresenceService
+from domain.model import CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE
+from domain.services import (
+    ChatMessageService,
+    ChatRoomService,
+    ConnectionManager,
+    NotificationService,
+    PresenceService,
+)
 
 
 def _store_kind(settings: Settings) -> str:
@@ -64,6 +74,12 @@ def _chat_pipeline(
     return CommandPipeline(CHAT_NAMESPACE, commands.routes(), middlewares, metrics)
 
 
+def _notifications_pipeline(
+    commands: NotificationCommands, middlewares: list[Middleware], metrics: MemoryMetrics
+) -> CommandPipeline:
+    return CommandPipeline(NOTIFICATIONS_NAMESPACE, commands.routes(), middlewares, metrics)
+
+
 def _instance_id(settings: Settings) -> str:
     return settings.instance_id
 
@@ -89,6 +105,9 @@ class Container(containers.DeclarativeContainer):
         store_kind, memory=providers.Singleton(MemoryRoomRepository)
     )
     message_store = providers.Selector(store_kind, memory=providers.Singleton(MemoryMessageStore))
+    notification_store = providers.Selector(
+        store_kind, memory=providers.Singleton(MemoryNotificationStore)
+    )
 
     sio = providers.Singleton(_socketio_server, settings)
     broadcaster = providers.Singleton(SocketIOBroadcaster, sio)
@@ -116,8 +135,17 @@ class Container(containers.DeclarativeContainer):
         clock,
         ids,
     )
+    notification_service = providers.Singleton(
+        NotificationService, notification_store, event_publisher, clock, ids
+    )
     message_service = providers.Singleton(
-        ChatMessageService, message_store, room_service, event_publisher, clock, ids
+        ChatMessageService,
+        message_store,
+        room_service,
+        event_publisher,
+        clock,
+        ids,
+        notification_service,
     )
 
     middlewares = providers.Singleton(_middlewares, settings)
@@ -133,4 +161,19 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         presence=presence_service,
         rooms=room_repository,
+    )
+
+    notification_commands = providers.Singleton(NotificationCommands, notification_service)
+    notifications_pipeline = providers.Singleton(
+        _notifications_pipeline, notification_commands, middlewares, metrics
+    )
+    notifications_namespace = providers.Singleton(
+        NotificationsNamespace,
+        verifier=token_verifier,
+        connections=connection_manager,
+        pipeline=notifications_pipeline,
+        metrics=metrics,
+    )
+    server_api = providers.Singleton(
+        ServerApi, notification_service, message_service, presence_service, room_repository, ids
     )

@@ -1,8 +1,7 @@
-"""JSON value types for payloads and acks (no `Any`)."""
+"""JSON value types for payloads and acks (defined in the domain, re-exported here)."""
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from domain.json_types import JsonObject, JsonValue
 
-JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
-JsonObject: TypeAlias = "dict[str, JsonValue]"
+__all__ = ["JsonObject", "JsonValue"]

@@ -12,10 +12,12 @@ from domain.events import (
     MessageDeleted,
     MessageEdited,
     MessagePosted,
+    NotificationCreated,
     PresenceChanged,
     TypingChanged,
+    UnreadCountChanged,
 )
-from domain.model import CHAT_NAMESPACE, RoomId
+from domain.model import CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE, RoomId, UserId
 from domain.ports import MetricsCollector
 from domain.services.connections import ConnectionManager
 
@@ -68,6 +70,18 @@ class WireEventPublisher:
                 await self._broadcaster.to_channel(
                     CHAT_NAMESPACE, wire.room_channel(room_id), "typing", payload, skip_sids=own
                 )
+
+            case NotificationCreated(notification=notification):
+                await self._to_user(
+                    notification.user_id, "notification:new", wire.notification_json(notification)
+                )
+            case UnreadCountChanged(user_id=user_id, unread_count=count):
+                await self._to_user(user_id, "notification:unread_count", {"unread_count": count})
+
+    async def _to_user(self, user_id: UserId, event: str, payload: JsonObject) -> None:
+        await self._broadcaster.to_channel(
+            NOTIFICATIONS_NAMESPACE, wire.user_channel(user_id), event, payload
+        )
 
     async def _to_room(self, room_id: RoomId, event: str, payload: JsonObject) -> None:
         await self._broadcaster.to_channel(

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from adapters.auth import issue_token
+from adapters.http.api import HttpApi, json_errors
 from adapters.http.health import dev_token_handler, healthz, readyz_handler
 from adapters.memory.probe import MemoryProbe
 from application.containers import Container
@@ -26,11 +27,13 @@ def build_container(settings: Settings) -> Container:
 def create_app(settings: Settings, container: Container | None = None) -> web.Application:
     """Build the aiohttp application with every namespace and route mounted."""
     container = container or build_container(settings)
-    app = web.Application(client_max_size=settings.max_payload_bytes)
+    app = web.Application(client_max_size=settings.max_payload_bytes, middlewares=[json_errors])
     app[CONTAINER] = container
     sio = container.sio()
     sio.attach(app)
     sio.register_namespace(container.chat_namespace())
+    sio.register_namespace(container.notifications_namespace())
+    HttpApi(container.server_api(), settings.api_key).add_routes(app)
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz_handler([MemoryProbe()]))
@@ -42,8 +45,17 @@ def create_app(settings: Settings, container: Container | None = None) -> web.Ap
 
         app.router.add_get("/dev/token", dev_token_handler(issue))
 
+    app.on_shutdown.append(_drain)
     app.cleanup_ctx.append(_lifecycle)
     return app
+
+
+async def _drain(app: web.Application) -> None:
+    """Close every client ourselves (each runs its disconnect handler, so presence is
+    cleaned up); aiohttp would otherwise wait for open WebSockets at shutdown."""
+    sio = app[CONTAINER].sio()
+    if sio.eio.sockets:
+        await sio.eio.disconnect()
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -58,9 +70,6 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         dev=settings.dev,
     )
     yield
-    sio = container.sio()
-    # close every client ourselves: aiohttp would otherwise wait for open WebSockets
-    await sio.eio.disconnect()
     await container.event_publisher().coalescer.flush_all()
-    await sio.shutdown()
+    await container.sio().shutdown()
     log.info("stopped", instance_id=settings.instance_id)

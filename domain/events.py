@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import attrs
 
-from domain.model import ChatMessage, MessageId, RoomId, UserId
+from domain.model import ChatMessage, MessageId, Notification, RoomId, UserId
 
 
 @attrs.frozen
@@ -61,6 +61,21 @@ class TypingChanged:
     typing: bool
 
 
+@attrs.frozen
+class NotificationCreated:
+    """A notification was stored for a user."""
+
+    notification: Notification
+
+
+@attrs.frozen
+class UnreadCountChanged:
+    """A user's unread notification count may have changed."""
+
+    user_id: UserId
+    unread_count: int
+
+
 DomainEvent = (
     MessagePosted
     | MessageEdited
@@ -68,4 +83,6 @@ DomainEvent = (
     | MembershipChanged
     | PresenceChanged
     | TypingChanged
+    | NotificationCreated
+    | UnreadCountChanged
 )

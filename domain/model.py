@@ -7,6 +7,8 @@ from datetime import datetime
 
 import attrs
 
+from domain.json_types import JsonObject
+
 UserId = str
 RoomId = str
 MessageId = str
@@ -128,4 +130,27 @@ class JoinResult:
     online: tuple[PresenceEntry, ...]
     online_count: int
     missed: tuple[ChatMessage, ...]
+    has_more: bool
+
+
+@attrs.frozen
+class Notification:
+    """A notification of one user; `read_at` is None while unread."""
+
+    id: str
+    user_id: UserId
+    kind: str
+    title: str
+    body: str
+    data: JsonObject
+    created_at: datetime
+    read_at: datetime | None = None
+
+
+@attrs.frozen
+class NotificationPage:
+    """Notifications newest first, the user's unread count, and whether older ones exist."""
+
+    notifications: tuple[Notification, ...]
+    unread_count: int
     has_more: bool

@@ -20,6 +20,7 @@ from domain.model import (
     Identity,
     MessageId,
     NewMessage,
+    Notification,
     PresenceEntry,
     Room,
     RoomId,
@@ -158,6 +159,42 @@ class MessageStore(Protocol):
     async def last_seq(self, room_id: RoomId) -> int:
         """The room's highest seq, 0 for an empty room."""
         ...
+
+
+@runtime_checkable
+class NotificationStore(Protocol):
+    """Notifications per user, newest first, with read state and an unread count."""
+
+    async def add(self, notifications: Sequence[Notification]) -> dict[UserId, int]:
+        """Store new notifications; returns each affected user's unread count after."""
+        ...
+
+    async def page(
+        self, user_id: UserId, *, unread_only: bool, before: str | None, limit: int
+    ) -> tuple[list[Notification], bool]:
+        """The user's notifications newest first, older than `before` (an id of theirs),
+        and whether more exist; an unknown `before` gives an empty page."""
+        ...
+
+    async def mark_read(self, user_id: UserId, ids: Sequence[str], at: datetime) -> int:
+        """Mark these of the user's notifications read (others' ids are ignored);
+        returns the unread count after."""
+        ...
+
+    async def mark_all_read(self, user_id: UserId, at: datetime) -> int:
+        """Mark every notification of the user read; returns the unread count (0)."""
+        ...
+
+    async def unread_count(self, user_id: UserId) -> int:
+        """How many of the user's notifications are unread."""
+        ...
+
+
+@runtime_checkable
+class MentionNotifier(Protocol):
+    """Told of each new chat message, to notify the members it mentions."""
+
+    async def notify_mentions(self, message: ChatMessage, members: Sequence[UserId]) -> None: ...
 
 
 @runtime_checkable

@@ -7,6 +7,13 @@ atomic: concurrent tasks never see a half-made change.
 from adapters.memory.active_users import MemoryActiveUsersStore
 from adapters.memory.messages import MemoryMessageStore
 from adapters.memory.metrics import MemoryMetrics
+from adapters.memory.notifications import MemoryNotificationStore
 from adapters.memory.rooms import MemoryRoomRepository
 
-__all__ = ["MemoryActiveUsersStore", "MemoryMessageStore", "MemoryMetrics", "MemoryRoomRepository"]
+__all__ = [
+    "MemoryActiveUsersStore",
+    "MemoryMessageStore",
+    "MemoryMetrics",
+    "MemoryNotificationStore",
+    "MemoryRoomRepository",
+]

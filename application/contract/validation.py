@@ -64,6 +64,12 @@ def _strict_bool(value: object, _: type) -> bool:
     return value
 
 
+def _json_object(value: object, _: type) -> object:
+    if not isinstance(value, dict):
+        raise FieldError("must be a JSON object")
+    return value
+
+
 def _is_enum(cls: type) -> bool:
     return isinstance(cls, type) and issubclass(cls, enum.Enum)
 
@@ -148,6 +154,7 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(str, _strict_str)
     converter.register_structure_hook(int, _strict_int)
     converter.register_structure_hook(bool, _strict_bool)
+    converter.register_structure_hook_func(lambda cls: cls == dict[str, object], _json_object)
     converter.register_structure_hook_factory(_is_enum, _enum_hook)
     converter.register_structure_hook_factory(_is_constrained, _constrained_hook_factory(converter))
     converter.register_structure_hook_factory(

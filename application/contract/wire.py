@@ -6,7 +6,16 @@ from datetime import UTC, datetime
 
 from application.json_types import JsonObject, JsonValue
 from domain.errors import DomainError
-from domain.model import ChatMessage, JoinResult, PresenceEntry, Room, RoomId, UserId
+from domain.model import (
+    ChatMessage,
+    JoinResult,
+    Notification,
+    NotificationPage,
+    PresenceEntry,
+    Room,
+    RoomId,
+    UserId,
+)
 
 
 def iso_time(moment: datetime) -> str:
@@ -68,6 +77,29 @@ def join_json(result: JoinResult) -> JsonObject:
     }
 
 
+def notification_json(notification: Notification) -> JsonObject:
+    """A notification resource."""
+    return {
+        "id": notification.id,
+        "user_id": notification.user_id,
+        "kind": notification.kind,
+        "title": notification.title,
+        "body": notification.body,
+        "data": notification.data,
+        "created_at": iso_time(notification.created_at),
+        "read_at": optional_time(notification.read_at),
+    }
+
+
+def notification_page_json(page: NotificationPage) -> JsonObject:
+    """The ack data of `notification:list`."""
+    return {
+        "notifications": [notification_json(n) for n in page.notifications],
+        "unread_count": page.unread_count,
+        "has_more": page.has_more,
+    }
+
+
 def ok(data: JsonObject) -> JsonObject:
     """A success ack."""
     return {"ok": True, "data": data}
@@ -100,6 +132,11 @@ def to_json(value: object) -> JsonValue:
     if isinstance(value, dict):
         return {str(k): to_json(v) for k, v in value.items()}
     return str(value)
+
+
+def to_json_object(value: dict[str, object]) -> JsonObject:
+    """Narrow a decoded JSON object to `JsonObject`."""
+    return {str(k): to_json(v) for k, v in value.items()}
 
 
 def room_channel(room_id: RoomId) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from domain.errors import Conflict, Forbidden, NotFound
 from domain.events import MessageDeleted, MessageEdited, MessagePosted, TypingChanged
 from domain.model import ChatMessage, HistoryPage, MessageId, NewMessage, RoomId, UserId
-from domain.ports import Clock, EventPublisher, IdGenerator, MessageStore
+from domain.ports import Clock, EventPublisher, IdGenerator, MentionNotifier, MessageStore
 from domain.services.rooms import ChatRoomService
 
 DEFAULT_HISTORY_LIMIT = 50
@@ -21,8 +21,10 @@ class ChatMessageService:
         events: EventPublisher,
         clock: Clock,
         ids: IdGenerator,
+        mentions: MentionNotifier | None = None,
     ) -> None:
         self._messages = messages
+        self._mentions = mentions
         self._rooms = rooms
         self._events = events
         self._clock = clock
@@ -51,6 +53,9 @@ class ChatMessageService:
         )
         if result.created:
             await self._events.publish(MessagePosted(message=result.message))
+            if self._mentions is not None and "@" in text:
+                members = await self._rooms.members(room_id)
+                await self._mentions.notify_mentions(result.message, members)
         return result.message
 
     async def edit(

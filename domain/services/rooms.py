@@ -80,6 +80,10 @@ class ChatRoomService:
             raise Forbidden("only members of the room may do this")
         return room
 
+    async def members(self, room_id: RoomId) -> list[UserId]:
+        """The room's members."""
+        return await self._rooms.members(room_id)
+
     async def join(
         self, user_id: UserId, room_id: RoomId, since_seq: int | None = None
     ) -> JoinResult:

@@ -1,0 +1,100 @@
+"""aiohttp routes of the server HTTP API: bearer API key, JSON in and out, JSON errors."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from adapters.http.errors import error_response
+from application.handlers.api import ServerApi
+from application.logging import get_logger
+from domain.errors import DomainError, ValidationFailed
+
+log = get_logger("switchboard.http")
+
+Endpoint = Callable[[web.Request], Awaitable[web.Response]]
+
+_CODE_OF_STATUS = {
+    400: "validation_failed",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Turn aiohttp's HTTP errors (404, 405, 413, ...) into the contract's error objects."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or request.path.startswith("/socket.io"):
+            raise
+        code = _CODE_OF_STATUS.get(exc.status, "internal" if exc.status >= 500 else "conflict")
+        return error_response(code, exc.reason, status=exc.status)
+
+
+class HttpApi:
+    """Binds `ServerApi` to routes, checking the bearer key in constant time."""
+
+    def __init__(self, api: ServerApi, api_key: str) -> None:
+        self._api = api
+        self._key = api_key.encode()
+
+    def add_routes(self, app: web.Application) -> None:
+        """Mount the `/api/v1` routes."""
+        app.router.add_post("/api/v1/notifications", self._guard(self._notifications))
+        app.router.add_post("/api/v1/rooms/{room_id}/messages", self._guard(self._room_message))
+        app.router.add_get("/api/v1/presence", self._guard(self._presence))
+
+    def authorized(self, request: web.Request) -> bool:
+        """Whether the request carries `Authorization: Bearer <api key>`."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self._key)
+
+    def _guard(self, endpoint: Endpoint) -> Endpoint:
+        async def guarded(request: web.Request) -> web.Response:
+            if not self.authorized(request):
+                return error_response("unauthenticated", "a valid API key is required (Bearer)")
+            try:
+                return await endpoint(request)
+            except DomainError as exc:
+                return error_response(exc.code, exc.message, exc.details)
+            except web.HTTPException:
+                raise
+            except Exception:
+                log.exception("http_api_crashed", path=request.path)
+                return error_response("internal", "internal error; quote the correlation id")
+
+        return guarded
+
+    async def _notifications(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        return web.json_response(await self._api.push_notifications(body), status=202)
+
+    async def _room_message(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        result = await self._api.post_room_message(request.match_info["room_id"], body)
+        return web.json_response(result, status=201)
+
+    async def _presence(self, request: web.Request) -> web.Response:
+        return web.json_response(await self._api.presence(request.query.get("user_ids", "")))
+
+
+async def _json_body(request: web.Request) -> object:
+    raw = await request.read()  # raises 413 past client_max_size
+    try:
+        body: object = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed(
+            "the body is not valid JSON",
+            details={"fields": [{"path": "$", "message": "must be valid JSON"}]},
+        ) from None
+    return body
