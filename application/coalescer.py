@@ -71,17 +71,20 @@ class RoomDiffCoalescer:
         pending = self._pending.pop(room_id, None)
         if pending is None:
             return
+        if pending.members:
+            await self._send(
+                room_id, "room:members", _diff(room_id, pending.members, "joined", "left")
+            )
+        if pending.presence:
+            await self._send(
+                room_id, "presence:diff", _diff(room_id, pending.presence, "joins", "leaves")
+            )
+
+    async def _send(self, room_id: RoomId, event: str, payload: JsonObject) -> None:
         try:
-            if pending.members:
-                await self._flush(
-                    room_id, "room:members", _diff(room_id, pending.members, "joined", "left")
-                )
-            if pending.presence:
-                await self._flush(
-                    room_id, "presence:diff", _diff(room_id, pending.presence, "joins", "leaves")
-                )
+            await self._flush(room_id, event, payload)
         except Exception:
-            log.exception("coalesced_flush_failed", room_id=room_id)
+            log.exception("coalesced_flush_failed", room_id=room_id, diff_event=event)
 
     async def flush_all(self) -> None:
         """Emit everything pending now (used at shutdown and by tests)."""

@@ -70,10 +70,13 @@ def timeout_middleware(seconds: float) -> Middleware:
     """Answer `timeout` when the rest of the chain takes longer than `seconds`."""
 
     async def middleware(ctx: CommandContext, raw: object, call_next: Handler) -> JsonObject:
+        scope = asyncio.timeout(seconds)
         try:
-            async with asyncio.timeout(seconds):
+            async with scope:
                 return await call_next(ctx, raw)
         except TimeoutError:
+            if not scope.expired():
+                raise  # the handler's own TimeoutError (e.g. a store client): internal
             raise CommandTimeout(f"the command did not finish within {seconds:g} s") from None
 
     return middleware

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -87,7 +88,7 @@ class Settings:
             host=host or reader.text("SWITCHBOARD_HOST") or "127.0.0.1",
             port=port
             if port is not None
-            else int(reader.number("SWITCHBOARD_PORT", 8080, minimum=0)),
+            else reader.integer("SWITCHBOARD_PORT", 8080, minimum=0, maximum=65535),
             dev=dev,
             jwt_secret=secret if public_key is None else None,
             jwt_public_key=public_key,
@@ -107,9 +108,11 @@ class Settings:
             if reader.choice("SWITCHBOARD_LOG_FORMAT", ("json", "console"), "json") == "console"
             else "json",
             handler_timeout_s=reader.number("SWITCHBOARD_HANDLER_TIMEOUT_S", 5.0, minimum=0.001),
-            coalesce_window_ms=int(reader.number("SWITCHBOARD_COALESCE_WINDOW_MS", 500, minimum=1)),
-            max_payload_bytes=int(
-                reader.number("SWITCHBOARD_MAX_PAYLOAD_BYTES", 65536, minimum=1024)
+            coalesce_window_ms=reader.integer(
+                "SWITCHBOARD_COALESCE_WINDOW_MS", 500, minimum=1, maximum=60_000
+            ),
+            max_payload_bytes=reader.integer(
+                "SWITCHBOARD_MAX_PAYLOAD_BYTES", 65536, minimum=1024, maximum=64 * 1024 * 1024
             ),
             presence_heartbeat_s=heartbeat,
             presence_ttl_s=ttl,
@@ -140,6 +143,22 @@ class _Reader:
             value = float(raw)
         except ValueError:
             raise SettingsError(f"{name} must be a number (got {raw!r})") from None
+        if not math.isfinite(value):
+            raise SettingsError(f"{name} must be a finite number (got {raw!r})")
         if value < minimum:
             raise SettingsError(f"{name} must be at least {minimum:g} (got {raw!r})")
+        return value
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number (got {raw!r})") from None
+        if value < minimum:
+            raise SettingsError(f"{name} must be at least {minimum} (got {raw!r})")
+        if value > maximum:
+            raise SettingsError(f"{name} must be at most {maximum} (got {raw!r})")
         return value

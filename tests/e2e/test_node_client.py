@@ -71,7 +71,11 @@ async def test_official_js_client_chats(server_url: str) -> None:
     assert room["name"] == "interop"
     assert report["joined"]["data"]["room"]["member_count"] == 2
     message = report["sent"]["data"]["message"]
-    assert (message["seq"], message["text"], message["author_id"]) == (1, "hello from node", "alice")
+    assert (message["seq"], message["text"], message["author_id"]) == (
+        1,
+        "hello from node",
+        "alice",
+    )
     assert report["invalid"]["ok"] is False
     assert report["invalid"]["error"]["code"] == "validation_failed"
     assert report["invalid"]["error"]["details"]["fields"][0]["path"] == "$"
