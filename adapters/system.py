@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import secrets
 import time
 from datetime import UTC, datetime
@@ -17,12 +16,21 @@ class SystemClock:
 
 
 class TimeOrderedIds:
-    """Ids that sort by creation time: 12 hex digits of milliseconds, a counter, randomness."""
+    """Ids that sort by creation time: 12 hex digits of milliseconds, a 16-bit sequence within
+    the millisecond, then randomness (so ids of several instances do not collide)."""
 
     def __init__(self) -> None:
-        self._counter = itertools.count()
+        self._last_millis = 0
+        self._sequence = 0
 
     def new_id(self) -> str:
-        """A new unique id."""
-        millis = int(time.time() * 1000)
-        return f"{millis:012x}{next(self._counter) % 0xFFFF:04x}{secrets.token_hex(6)}"
+        """A new unique id, greater than every id this generator made before."""
+        millis = max(int(time.time() * 1000), self._last_millis)
+        if millis == self._last_millis:
+            self._sequence += 1
+            if self._sequence > 0xFFFF:  # more than 65,536 ids in one millisecond: borrow the next
+                millis, self._sequence = millis + 1, 0
+        else:
+            self._sequence = 0
+        self._last_millis = millis
+        return f"{millis:012x}{self._sequence:04x}{secrets.token_hex(6)}"

@@ -35,12 +35,12 @@ class PresenceService:
     async def disconnect(self, user_id: UserId, sid: Sid) -> ConnectionChange | None:
         """Forget a chat connection; announces the user offline if it was their last."""
         change = await self._connections.unregister_connection(user_id, sid)
-        if change is not None and change.user_online_changed:
-            await self._announce(user_id, online=False)
+        if change is not None:
+            await self.announce_expired(change)
         return change
 
     async def announce_expired(self, change: ConnectionChange) -> None:
-        """Announce a leave for a connection found expired (its instance died)."""
+        """Announce a leave if a removed (closed or expired) chat connection was the user's last."""
         if change.user_online_changed and change.connection.namespace == CHAT_NAMESPACE:
             await self._announce(change.connection.user_id, online=False)
 
