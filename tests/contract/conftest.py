@@ -16,8 +16,13 @@ from typing import NoReturn
 
 import pytest
 
-from adapters.memory import MemoryActiveUsersStore, MemoryMessageStore, MemoryRoomRepository
-from domain.ports import ActiveUsersStore, MessageStore, RoomRepository
+from adapters.memory import (
+    MemoryActiveUsersStore,
+    MemoryMessageStore,
+    MemoryNotificationStore,
+    MemoryRoomRepository,
+)
+from domain.ports import ActiveUsersStore, MessageStore, NotificationStore, RoomRepository
 
 STORE_BACKENDS = ["memory"]  # add "redis" here (and a branch in each factory below)
 
@@ -45,6 +50,20 @@ async def _make_messages(backend: str) -> AsyncIterator[MessageStore]:
         yield MemoryMessageStore()
         return
     _unknown(backend)
+
+
+async def _make_notifications(backend: str) -> AsyncIterator[NotificationStore]:
+    if backend == "memory":
+        yield MemoryNotificationStore()
+        return
+    _unknown(backend)
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+async def notification_store(request: pytest.FixtureRequest) -> AsyncIterator[NotificationStore]:
+    """An empty `NotificationStore` of each backend."""
+    async for store in _make_notifications(str(request.param)):
+        yield store
 
 
 @pytest.fixture(params=STORE_BACKENDS)
