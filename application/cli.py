@@ -54,14 +54,24 @@ def serve(*, dev: bool, host: str | None, port: int | None) -> int:
             file=sys.stderr,
             flush=True,
         )
-    app = create_app(settings)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        backlog=4096,
-        shutdown_timeout=5.0,
-        access_log=None,
-    )
+    try:
+        app = create_app(settings)
+    except (ValueError, SettingsError) as exc:  # e.g. a PEM key that does not load
+        print(f"switchboard: configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            backlog=4096,
+            shutdown_timeout=5.0,
+            access_log=None,
+        )
+    except OSError as exc:  # e.g. the port is taken
+        print(
+            f"switchboard: cannot serve on {settings.host}:{settings.port}: {exc}", file=sys.stderr
+        )
+        return 1
     return 0

@@ -45,7 +45,9 @@ def _store_kind(settings: Settings) -> str:
 def _socketio_server(settings: Settings) -> socketio.AsyncServer:
     return socketio.AsyncServer(
         async_mode="aiohttp",
-        cors_allowed_origins=list(settings.cors_origins) or [],
+        # None = same origin only (python-socketio's default); [] would switch CORS off
+        cors_allowed_origins=list(settings.cors_origins) or None,
+        namespaces=[CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE],  # "/" and others are refused
         max_http_buffer_size=settings.max_payload_bytes,
         logger=False,
         engineio_logger=False,

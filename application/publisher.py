@@ -57,6 +57,10 @@ class WireEventPublisher:
                         CHAT_NAMESPACE, user_id, channel
                     )
                 self.coalescer.membership(room_id, user_id, joined)
+                if await self._connections.is_user_online(user_id, CHAT_NAMESPACE):
+                    # an online user entering (leaving) a room appears in (vanishes from) the
+                    # room's presence too, so every member's online list stays right
+                    self.coalescer.presence(room_id, user_id, joined)
             case PresenceChanged(user_id=user_id, online=online, room_ids=room_ids):
                 for room_id in room_ids:
                     self.coalescer.presence(room_id, user_id, online)

@@ -53,8 +53,13 @@ class ActiveUsersStore(Protocol):
     seed's add/remove/get/get_all/is_online.
     """
 
-    async def add_connection(self, connection: Connection) -> ConnectionChange:
-        """Register a connection; `user_online_changed` if it is the user's first there."""
+    async def add_connection(
+        self, connection: Connection, expires_at: datetime | None = None
+    ) -> ConnectionChange:
+        """Register a connection; `user_online_changed` if it is the user's first there.
+
+        With `expires_at`, the connection goes away at that time unless a heartbeat renews it
+        (its instance died); without, it lives until removed."""
         ...
 
     async def remove_connection(self, sid: Sid, at: datetime) -> ConnectionChange | None:
@@ -79,6 +84,27 @@ class ActiveUsersStore(Protocol):
 
     async def online_users(self, namespace: str) -> list[UserId]:
         """Users with at least one live connection on the namespace."""
+        ...
+
+    async def online_count(self, namespace: str) -> int:
+        """How many users have at least one live connection on the namespace."""
+        ...
+
+    async def heartbeat(
+        self, connections: Sequence[Connection], expires_at: datetime
+    ) -> list[ConnectionChange]:
+        """Renew these live connections until `expires_at`; any that the store lost (it
+        restarted empty, or swept them) is registered again, and the changes of those
+        re-registrations are returned (so presence heals without clients reconnecting)."""
+        ...
+
+    async def sweep_expired(self, now: datetime) -> list[ConnectionChange]:
+        """Remove every connection whose expiry has passed; each removal is returned once,
+        to one caller, however many instances sweep at the same time."""
+        ...
+
+    async def next_expiry(self) -> datetime | None:
+        """The earliest expiry of any connection, or None."""
         ...
 
 

@@ -6,11 +6,13 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable
 
+import structlog
 from aiohttp import web
 
 from adapters.http.errors import error_response
 from application.handlers.api import ServerApi
 from application.logging import get_logger
+from application.pipeline import correlation_id_var, new_correlation_id
 from domain.errors import DomainError, ValidationFailed
 
 log = get_logger("switchboard.http")
@@ -61,19 +63,35 @@ class HttpApi:
 
     def _guard(self, endpoint: Endpoint) -> Endpoint:
         async def guarded(request: web.Request) -> web.Response:
-            if not self.authorized(request):
-                return error_response("unauthenticated", "a valid API key is required (Bearer)")
+            correlation_id = new_correlation_id()
+            token = correlation_id_var.set(correlation_id)
             try:
-                return await endpoint(request)
-            except DomainError as exc:
-                return error_response(exc.code, exc.message, exc.details)
-            except web.HTTPException:
-                raise
-            except Exception:
-                log.exception("http_api_crashed", path=request.path)
-                return error_response("internal", "internal error; quote the correlation id")
+                with structlog.contextvars.bound_contextvars(
+                    correlation_id=correlation_id, path=request.path, method=request.method
+                ):
+                    response = await self._answer(endpoint, request)
+                    log_method = log.info if response.status < 400 else log.warning
+                    log_method("http_api_handled", status=response.status)
+                    return response
+            finally:
+                correlation_id_var.reset(token)
 
         return guarded
+
+    async def _answer(self, endpoint: Endpoint, request: web.Request) -> web.Response:
+        if not self.authorized(request):
+            return error_response("unauthenticated", "a valid API key is required (Bearer)")
+        try:
+            return await endpoint(request)
+        except DomainError as exc:
+            return error_response(exc.code, exc.message, exc.details)
+        except web.HTTPRequestEntityTooLarge as exc:
+            return error_response("payload_too_large", exc.reason, status=413)
+        except web.HTTPException:
+            raise
+        except Exception:
+            log.exception("http_api_crashed")
+            return error_response("internal", "internal error; quote the correlation id")
 
     async def _notifications(self, request: web.Request) -> web.Response:
         body = await _json_body(request)

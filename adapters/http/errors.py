@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from application.contract import wire
-from application.pipeline import new_correlation_id
+from application.pipeline import correlation_id_var, new_correlation_id
 
 STATUS_OF_CODE = {
     "validation_failed": 400,
@@ -23,8 +23,14 @@ STATUS_OF_CODE = {
 
 
 def error_response(
-    code: str, message: str, details: dict[str, object] | None = None, status: int | None = None
+    code: str,
+    message: str,
+    details: dict[str, object] | None = None,
+    status: int | None = None,
+    correlation_id: str | None = None,
 ) -> web.Response:
-    """`{"error": {...}}` with the status that fits the code."""
-    body = {"error": wire.error_object(code, message, new_correlation_id(), details)}
+    """`{"error": {...}}` with the status that fits the code (and the request's correlation id
+    when there is one, so the client can quote what the log line carries)."""
+    cid = correlation_id or correlation_id_var.get() or new_correlation_id()
+    body = {"error": wire.error_object(code, message, cid, details)}
     return web.json_response(body, status=status or STATUS_OF_CODE.get(code, 500))

@@ -1,4 +1,4 @@
-"""The connection registry (ActiveUsersStore) in process memory."""
+"""The connection registry (ActiveUsersStore) in process memory, with optional expiry."""
 
 from __future__ import annotations
 
@@ -17,11 +17,19 @@ class MemoryActiveUsersStore:
         self._by_user: dict[tuple[UserId, str], set[Sid]] = defaultdict(set)
         self._namespaces_of: dict[UserId, set[str]] = defaultdict(set)
         self._last_seen: dict[tuple[UserId, str], datetime] = {}
+        self._expires: dict[Sid, datetime] = {}
 
-    async def add_connection(self, connection: Connection) -> ConnectionChange:
+    async def add_connection(
+        self, connection: Connection, expires_at: datetime | None = None
+    ) -> ConnectionChange:
         """Register a connection; first of the user on the namespace changes presence."""
+        return self._add(connection, expires_at)
+
+    def _add(self, connection: Connection, expires_at: datetime | None) -> ConnectionChange:
         key = (connection.user_id, connection.namespace)
         previous = self._by_sid.get(connection.sid)
+        if expires_at is not None:
+            self._expires[connection.sid] = expires_at
         if previous is not None:
             return ConnectionChange(connection=previous, user_online_changed=False)
         sids = self._by_user[key]
@@ -33,7 +41,11 @@ class MemoryActiveUsersStore:
 
     async def remove_connection(self, sid: Sid, at: datetime) -> ConnectionChange | None:
         """Remove a connection; the last of the user on the namespace records last_seen."""
+        return self._remove(sid, at)
+
+    def _remove(self, sid: Sid, at: datetime) -> ConnectionChange | None:
         connection = self._by_sid.pop(sid, None)
+        self._expires.pop(sid, None)
         if connection is None:
             return None
         key = (connection.user_id, connection.namespace)
@@ -82,6 +94,34 @@ class MemoryActiveUsersStore:
 
     async def online_users(self, namespace: str) -> list[UserId]:
         """Users with at least one live connection on the namespace."""
-        return sorted(
-            user for (user, ns), sids in self._by_user.items() if ns == namespace and sids
-        )
+        return sorted(u for (u, ns), sids in self._by_user.items() if ns == namespace and sids)
+
+    async def online_count(self, namespace: str) -> int:
+        """How many users are online on the namespace."""
+        return sum(1 for (_, ns), sids in self._by_user.items() if ns == namespace and sids)
+
+    async def heartbeat(
+        self, connections: Sequence[Connection], expires_at: datetime
+    ) -> list[ConnectionChange]:
+        """Renew these connections; re-register any that is missing."""
+        changes = []
+        for connection in connections:
+            change = self._add(connection, expires_at)
+            if change.connection is connection and change.user_online_changed:
+                changes.append(change)
+        return changes
+
+    async def sweep_expired(self, now: datetime) -> list[ConnectionChange]:
+        """Remove every connection past its expiry."""
+        expired = [sid for sid, expires in self._expires.items() if expires <= now]
+        changes = []
+        for sid in expired:
+            expires_at = self._expires[sid]
+            change = self._remove(sid, expires_at)
+            if change is not None:
+                changes.append(change)
+        return changes
+
+    async def next_expiry(self) -> datetime | None:
+        """The earliest expiry, or None."""
+        return min(self._expires.values(), default=None)

@@ -50,10 +50,21 @@ class ServerApi:
     async def presence(self, user_ids_param: str) -> JsonObject:
         """Presence entries of a comma-separated list of user ids."""
         user_ids = [u for u in (s.strip() for s in user_ids_param.split(",")) if u]
-        if not 1 <= len(user_ids) <= MAX_PRESENCE_USERS or any(len(u) > 128 for u in user_ids):
+        if not 1 <= len(user_ids) <= MAX_PRESENCE_USERS:
             raise ValidationFailed(
-                "user_ids must list 1 to 100 ids of at most 128 characters",
+                "user_ids must list 1 to 100 comma-separated ids",
                 details={"fields": [{"path": "$.user_ids", "message": "must have 1 to 100 ids"}]},
+            )
+        too_long = [i for i, u in enumerate(user_ids) if len(u) > 128]
+        if too_long:
+            raise ValidationFailed(
+                "user ids have at most 128 characters",
+                details={
+                    "fields": [
+                        {"path": f"$.user_ids[{i}]", "message": "must have 1 to 128 characters"}
+                        for i in too_long
+                    ]
+                },
             )
         entries = await self._presence.presence_of(user_ids)
         return {"presence": [wire.presence_json(e) for e in entries]}

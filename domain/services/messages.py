@@ -77,6 +77,8 @@ class ChatMessageService:
     async def delete(self, user_id: UserId, room_id: RoomId, message_id: MessageId) -> None:
         """Tombstone a message: its author or the room's owner may; seq stays gap-free."""
         room = await self._rooms.get_visible(room_id, user_id)
+        if user_id != room.owner_id:
+            await self._rooms.require_member(room_id, user_id)
         message = await self._find(room_id, message_id)
         if user_id not in (message.author_id, room.owner_id):
             raise Forbidden("only the author or the room owner may delete a message")
