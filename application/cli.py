@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from application.logging import configure_logging
-from application.server import create_app
+from application.server import check_store, create_app
 from application.settings import Settings, SettingsError
 
 
@@ -46,6 +47,11 @@ def serve(*, dev: bool, host: str | None, port: int | None) -> int:
         print(f"switchboard: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        settings = asyncio.run(check_store(settings))
+    except SettingsError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
     if settings.dev:
         print(
             f"switchboard (dev mode) on http://{settings.host}:{settings.port}\n"

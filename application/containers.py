@@ -7,6 +7,7 @@ real fakes (`container.active_users.override(...)`) before anything is built.
 
 from __future__ import annotations
 
+import redis.asyncio as aioredis
 import socketio
 from dependency_injector import containers, providers
 
@@ -18,6 +19,9 @@ from adapters.memory import (
     MemoryNotificationStore,
     MemoryRoomRepository,
 )
+from adapters.redis.active_users import RedisActiveUsersStore
+from adapters.redis.base import create_client
+from adapters.redis.fanout import PromptRedisManager
 from adapters.socketio.broadcaster import SocketIOBroadcaster
 from adapters.socketio.chat import ChatNamespace
 from adapters.socketio.notifications import NotificationsNamespace
@@ -26,6 +30,7 @@ from application.handlers.api import ServerApi
 from application.handlers.chat import ChatCommands
 from application.handlers.notifications import NotificationCommands
 from application.pipeline import CommandPipeline, Middleware, timeout_middleware
+from application.presence_keeper import PresenceKeeper
 from application.publisher import WireEventPublisher
 from application.settings import Settings
 from domain.model import CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE
@@ -42,9 +47,24 @@ def _store_kind(settings: Settings) -> str:
     return settings.store
 
 
-def _socketio_server(settings: Settings) -> socketio.AsyncServer:
+def _redis_client(settings: Settings) -> aioredis.Redis:
+    return create_client(settings.redis_url or "redis://", max_connections=settings.redis_pool_size)
+
+
+def _redis_prefix(settings: Settings) -> str:
+    return settings.redis_prefix
+
+
+def _client_manager(settings: Settings) -> socketio.AsyncManager:
+    if settings.store == "redis" and settings.redis_url:
+        return PromptRedisManager(settings.redis_url, channel=settings.redis_prefix + "socketio")
+    return socketio.AsyncManager()
+
+
+def _socketio_server(settings: Settings, manager: socketio.AsyncManager) -> socketio.AsyncServer:
     return socketio.AsyncServer(
         async_mode="aiohttp",
+        client_manager=manager,
         # None = same origin only (python-socketio's default); [] would switch CORS off
         cors_allowed_origins=list(settings.cors_origins) or None,
         namespaces=[CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE],  # "/" and others are refused
@@ -86,6 +106,14 @@ def _instance_id(settings: Settings) -> str:
     return settings.instance_id
 
 
+def _ttl_s(settings: Settings) -> float:
+    return settings.presence_ttl_s
+
+
+def _heartbeat_s(settings: Settings) -> float:
+    return settings.presence_heartbeat_s
+
+
 def _window_s(settings: Settings) -> float:
     return settings.coalesce_window_ms / 1000
 
@@ -100,8 +128,12 @@ class Container(containers.DeclarativeContainer):
     metrics = providers.Singleton(MemoryMetrics)
 
     store_kind = providers.Callable(_store_kind, settings)
+    redis_client = providers.Singleton(_redis_client, settings)
+    redis_prefix = providers.Callable(_redis_prefix, settings)
     active_users = providers.Selector(
-        store_kind, memory=providers.Singleton(MemoryActiveUsersStore)
+        store_kind,
+        memory=providers.Singleton(MemoryActiveUsersStore),
+        redis=providers.Singleton(RedisActiveUsersStore, redis_client, redis_prefix),
     )
     room_repository = providers.Selector(
         store_kind, memory=providers.Singleton(MemoryRoomRepository)
@@ -111,12 +143,17 @@ class Container(containers.DeclarativeContainer):
         store_kind, memory=providers.Singleton(MemoryNotificationStore)
     )
 
-    sio = providers.Singleton(_socketio_server, settings)
+    client_manager = providers.Singleton(_client_manager, settings)
+    sio = providers.Singleton(_socketio_server, settings, client_manager)
     broadcaster = providers.Singleton(SocketIOBroadcaster, sio)
     token_verifier = providers.Singleton(_verifier, settings, clock)
 
     connection_manager = providers.Singleton(
-        ConnectionManager, active_users, clock, providers.Callable(_instance_id, settings)
+        ConnectionManager,
+        active_users,
+        clock,
+        providers.Callable(_instance_id, settings),
+        providers.Callable(_ttl_s, settings),
     )
     event_publisher = providers.Singleton(
         WireEventPublisher,
@@ -178,4 +215,11 @@ class Container(containers.DeclarativeContainer):
     )
     server_api = providers.Singleton(
         ServerApi, notification_service, message_service, presence_service, room_repository, ids
+    )
+    presence_keeper = providers.Singleton(
+        PresenceKeeper,
+        connection_manager,
+        presence_service,
+        metrics,
+        providers.Callable(_heartbeat_s, settings),
     )

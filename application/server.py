@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
+import attrs
 from aiohttp import web
 
 from adapters.auth import issue_token
 from adapters.http.api import HttpApi, json_errors
 from adapters.http.health import dev_token_handler, healthz, readyz_handler
 from adapters.memory.probe import MemoryProbe
+from adapters.redis.probe import RedisProbe, redis_answers
 from application.containers import Container
 from application.logging import get_logger
-from application.settings import Settings
+from application.ports import ReadinessProbe
+from application.settings import Settings, SettingsError
 
 CONTAINER = web.AppKey("container", Container)
 
@@ -36,7 +40,7 @@ def create_app(settings: Settings, container: Container | None = None) -> web.Ap
     HttpApi(container.server_api(), settings.api_key).add_routes(app)
 
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz_handler([MemoryProbe()]))
+    app.router.add_get("/readyz", readyz_handler(_probes(settings, container)))
     if settings.dev and settings.jwt_secret is not None:
         secret = settings.jwt_secret
 
@@ -50,12 +54,42 @@ def create_app(settings: Settings, container: Container | None = None) -> web.Ap
     return app
 
 
+def _probes(settings: Settings, container: Container) -> list[ReadinessProbe]:
+    if settings.store == "redis":
+        return [RedisProbe(container.redis_client())]
+    return [MemoryProbe(fallback=settings.fallback_active)]
+
+
+async def check_store(settings: Settings) -> Settings:
+    """Before serving: with Redis configured but unreachable, fall back to memory
+    (`REDIS_FALLBACK=memory`, `/readyz` says degraded) or refuse to start (`fail`)."""
+    if settings.store != "redis" or settings.redis_url is None:
+        return settings
+    problem = await redis_answers(settings.redis_url)
+    if problem is None:
+        return settings
+    if settings.redis_fallback == "memory":
+        log.warning("redis_unreachable_fallback_to_memory", reason=problem)
+        return attrs.evolve(settings, store="memory", fallback_active=True)
+    raise SettingsError(
+        f"Redis at REDIS_URL does not answer ({problem}); start it, fix REDIS_URL, or set "
+        "REDIS_FALLBACK=memory to run on the in-memory stores"
+    )
+
+
 async def _drain(app: web.Application) -> None:
-    """Close every client ourselves (each runs its disconnect handler, so presence is
-    cleaned up); aiohttp would otherwise wait for open WebSockets at shutdown."""
-    sio = app[CONTAINER].sio()
+    """SIGTERM: close every client ourselves (each runs its disconnect handler, so this
+    instance's connections leave presence at once) instead of letting aiohttp wait for
+    open WebSockets; then remove any connection a failed handler left behind."""
+    container = app[CONTAINER]
+    sio = container.sio()
+    await container.presence_keeper().stop()
     if sio.eio.sockets:
         await sio.eio.disconnect()
+    manager = container.connection_manager()
+    for connection in manager.local_connections():
+        with contextlib.suppress(Exception):
+            await manager.unregister_connection(connection.user_id, connection.sid)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -69,7 +103,12 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         port=settings.port,
         dev=settings.dev,
     )
+    keeper = container.presence_keeper()
+    keeper.start()
     yield
+    await keeper.stop()
     await container.event_publisher().coalescer.flush_all()
     await container.sio().shutdown()
+    if settings.store == "redis":
+        await container.redis_client().aclose()
     log.info("stopped", instance_id=settings.instance_id)

@@ -42,6 +42,9 @@ class Settings:
     presence_ttl_s: float = 12.0
     instance_id: str = attrs.Factory(lambda: uuid.uuid4().hex[:12])
     generated_secrets: bool = False
+    redis_prefix: str = "switchboard:"
+    redis_pool_size: int = 200
+    fallback_active: bool = False
 
     @classmethod
     def from_env(
@@ -118,6 +121,10 @@ class Settings:
             presence_ttl_s=ttl,
             instance_id=reader.text("SWITCHBOARD_INSTANCE_ID") or uuid.uuid4().hex[:12],
             generated_secrets=generated,
+            redis_prefix=reader.text("SWITCHBOARD_REDIS_PREFIX") or "switchboard:",
+            redis_pool_size=reader.integer(
+                "SWITCHBOARD_REDIS_POOL_SIZE", 200, minimum=1, maximum=10_000
+            ),
         )
 
 

@@ -1,4 +1,4 @@
-"""Readiness of the in-memory stores: they always answer."""
+"""Readiness of the in-memory stores: they always answer (`degraded` when a fallback)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ class MemoryProbe:
 
     name = "memory"
 
+    def __init__(self, *, fallback: bool = False) -> None:
+        self._fallback = fallback
+
     async def check(self) -> str:
-        """Always `ok`: memory answers while the process runs."""
-        return "ok"
+        """`ok`, or `degraded` when memory stands in for an unreachable Redis."""
+        return "degraded" if self._fallback else "ok"

@@ -44,6 +44,11 @@ class PresenceService:
         if change.user_online_changed and change.connection.namespace == CHAT_NAMESPACE:
             await self._announce(change.connection.user_id, online=False)
 
+    async def announce_reasserted(self, change: ConnectionChange) -> None:
+        """Announce a join for a connection a heartbeat re-registered (the store had lost it)."""
+        if change.user_online_changed and change.connection.namespace == CHAT_NAMESPACE:
+            await self._announce(change.connection.user_id, online=True)
+
     async def presence_of(self, user_ids: Sequence[UserId]) -> list[PresenceEntry]:
         """Presence entries of these users, in the order asked (duplicates collapsed)."""
         unique = list(dict.fromkeys(user_ids))

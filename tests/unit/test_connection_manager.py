@@ -131,8 +131,13 @@ class _SidTakenOverStore(MemoryActiveUsersStore):
 
 
 async def test_unregister_refuses_a_connection_that_turned_out_to_be_someone_elses() -> None:
-    manager = ConnectionManager(_SidTakenOverStore(), FixedClock(), instance_id="i")
-    await manager.register_connection("alice", "s1", CHAT)
+    store = _SidTakenOverStore()
+    clock = FixedClock()
+    # registered by another instance, so this manager must ask the store who owns the sid
+    await ConnectionManager(store, clock, instance_id="other").register_connection(
+        "alice", "s1", CHAT
+    )
+    manager = ConnectionManager(store, clock, instance_id="i")
 
     with pytest.raises(Forbidden) as raised:
         await manager.unregister_connection("alice", "s1")
