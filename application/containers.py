@@ -145,7 +145,6 @@ class Container(containers.DeclarativeContainer):
 
     client_manager = providers.Singleton(_client_manager, settings)
     sio = providers.Singleton(_socketio_server, settings, client_manager)
-    broadcaster = providers.Singleton(SocketIOBroadcaster, sio)
     token_verifier = providers.Singleton(_verifier, settings, clock)
 
     connection_manager = providers.Singleton(
@@ -155,6 +154,7 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(_instance_id, settings),
         providers.Callable(_ttl_s, settings),
     )
+    broadcaster = providers.Singleton(SocketIOBroadcaster, sio, connection_manager)
     event_publisher = providers.Singleton(
         WireEventPublisher,
         broadcaster,

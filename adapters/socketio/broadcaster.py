@@ -6,16 +6,17 @@ from collections.abc import Sequence
 
 import socketio
 
-from application.contract import wire
 from application.json_types import JsonObject
 from domain.model import Sid, UserId
+from domain.services.connections import ConnectionManager
 
 
 class SocketIOBroadcaster:
     """Emits through an `AsyncServer`; always to a channel or a sid, never namespace-wide."""
 
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    def __init__(self, sio: socketio.AsyncServer, connections: ConnectionManager) -> None:
         self._sio = sio
+        self._connections = connections
 
     async def to_channel(
         self,
@@ -36,16 +37,17 @@ class SocketIOBroadcaster:
         """Emit to one connection."""
         await self._sio.emit(event, payload, to=sid, namespace=namespace)
 
-    def _local_sids(self, namespace: str, user_id: UserId) -> list[Sid]:
-        participants = self._sio.manager.get_participants(namespace, wire.user_channel(user_id))
-        return [str(sid) for sid, _ in participants]
+    async def _sids(self, namespace: str, user_id: UserId) -> list[Sid]:
+        connections = await self._connections.get_user_connections(user_id)
+        return [c.sid for c in connections if c.namespace == namespace]
 
     async def add_user_to_channel(self, namespace: str, user_id: UserId, channel: str) -> None:
-        """Every local connection of the user enters the channel."""
-        for sid in self._local_sids(namespace, user_id):
+        """Every connection of the user, on every instance, enters the channel (python-socketio
+        forwards `enter_room` of a sid served elsewhere through its Redis manager)."""
+        for sid in await self._sids(namespace, user_id):
             await self._sio.enter_room(sid, channel, namespace=namespace)
 
     async def remove_user_from_channel(self, namespace: str, user_id: UserId, channel: str) -> None:
-        """Every local connection of the user leaves the channel."""
-        for sid in self._local_sids(namespace, user_id):
+        """Every connection of the user, on every instance, leaves the channel."""
+        for sid in await self._sids(namespace, user_id):
             await self._sio.leave_room(sid, channel, namespace=namespace)

@@ -34,10 +34,13 @@ class ChatNamespace(BaseNamespace):
         self.rooms = rooms
 
     async def register(self, sid: Sid, identity: Identity) -> None:
-        """Enter the user's room channels, then count the connection for presence."""
+        """Count the connection for presence, then enter the user's room channels.
+
+        In this order a membership that changes meanwhile is never missed: either it is
+        stored before `rooms_of` reads it, or it finds this connection in the registry."""
+        await self.presence.connect(identity.user_id, sid)
         for room_id in await self.rooms.rooms_of(identity.user_id):
             await self.enter_room(sid, wire.room_channel(room_id))
-        await self.presence.connect(identity.user_id, sid)
 
     async def unregister(self, sid: Sid, user_id: UserId) -> bool:
         """Stop counting the connection; the user's last one announces the leave."""
