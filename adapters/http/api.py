@@ -40,7 +40,10 @@ async def json_errors(
         if exc.status < 400 or request.path.startswith("/socket.io"):
             raise
         code = _CODE_OF_STATUS.get(exc.status, "internal" if exc.status >= 500 else "conflict")
-        return error_response(code, exc.reason, status=exc.status)
+        response = error_response(code, exc.reason, status=exc.status)
+        if "Allow" in exc.headers:  # a 405 must say which methods are allowed
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
 
 
 class HttpApi:
@@ -58,6 +61,8 @@ class HttpApi:
 
     def authorized(self, request: web.Request) -> bool:
         """Whether the request carries `Authorization: Bearer <api key>`."""
+        if not self._key:  # no key configured: nothing is authorized
+            return False
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self._key)
 
@@ -80,7 +85,9 @@ class HttpApi:
 
     async def _answer(self, endpoint: Endpoint, request: web.Request) -> web.Response:
         if not self.authorized(request):
-            return error_response("unauthenticated", "a valid API key is required (Bearer)")
+            refused = error_response("unauthenticated", "a valid API key is required (Bearer)")
+            refused.headers["WWW-Authenticate"] = 'Bearer realm="switchboard"'
+            return refused
         try:
             return await endpoint(request)
         except DomainError as exc:

@@ -49,13 +49,14 @@ class NotificationService:
         ]
         if not created:
             return []
-        unread = await self._store.add(created)
+        await self._store.add(created)
         for index, notification in enumerate(created, start=1):
             await self._events.publish(NotificationCreated(notification=notification))
+            # read the count right before announcing it: a mark_read that landed while
+            # earlier events went out must not be overwritten by a stale count
+            count = await self._store.unread_count(notification.user_id)
             await self._events.publish(
-                UnreadCountChanged(
-                    user_id=notification.user_id, unread_count=unread[notification.user_id]
-                )
+                UnreadCountChanged(user_id=notification.user_id, unread_count=count)
             )
             if index % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # a large push must not stall other clients

@@ -12,6 +12,7 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
+import aiohttp
 import attrs
 import pytest
 import socketio
@@ -22,7 +23,17 @@ from application.containers import Container
 from application.json_types import JsonObject
 from application.server import build_container, create_app
 from application.settings import Settings
-from tests.integration.support import CHAT, SERVER_EVENTS, ChatClient, new_sio, obj
+from tests.integration.support import (
+    CHAT,
+    NOTIFICATION_EVENTS,
+    NOTIFICATIONS,
+    SERVER_EVENTS,
+    ApiClient,
+    ChatClient,
+    NotificationsClient,
+    new_sio,
+    obj,
+)
 
 JWT_SECRET = "integration-secret-" + "x" * 32
 API_KEY = "k" * 32
@@ -165,6 +176,47 @@ class Connector:
         assert len(errors) == 1, errors
         return obj(errors[0])
 
+    async def notifications(self, user_id: str, *, token: str | None = None) -> NotificationsClient:
+        """A connected /notifications client of `user_id` (a token is issued unless given),
+        recording `notification:new` and `notification:unread_count`."""
+        secret = self.server.settings.jwt_secret or JWT_SECRET
+        if token is None:
+            token = issue_token(secret, user_id, ttl_s=3600)
+        sio = new_sio()
+        client = NotificationsClient(user_id=user_id, sio=sio)
+        for event in (*NOTIFICATION_EVENTS, "disconnect"):
+            sio.on(event, _recorder(client, event), namespace=NOTIFICATIONS)
+        self.clients.append(client)
+        await sio.connect(
+            self.server.url,
+            auth={"token": token},
+            transports=["websocket"],
+            namespaces=[NOTIFICATIONS],
+            wait_timeout=5,
+        )
+        return client
+
+    async def notifications_refused(self, auth: object = _NO_TOKEN) -> JsonObject:
+        """Like `refused`, on the /notifications namespace: the `connect_error` data."""
+        sio = new_sio()
+        self._spare.append(sio)
+        errors: list[object] = []
+
+        def on_error(*args: object) -> None:
+            errors.extend(args)
+
+        sio.on("connect_error", on_error, namespace=NOTIFICATIONS)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await sio.connect(
+                self.server.url,
+                auth=None if auth is _NO_TOKEN else auth,
+                transports=["websocket"],
+                namespaces=[NOTIFICATIONS],
+                wait_timeout=5,
+            )
+        assert len(errors) == 1, errors
+        return obj(errors[0])
+
     async def close_all(self) -> None:
         """Disconnect every client this connector made."""
         for client in self.clients:
@@ -193,3 +245,10 @@ async def connect(server: RunningServer) -> AsyncIterator[Connector]:
         yield connector
     finally:
         await connector.close_all()
+
+
+@pytest.fixture
+async def api(server: RunningServer) -> AsyncIterator[ApiClient]:
+    """The server HTTP API with the server's API key (one client session per test)."""
+    async with aiohttp.ClientSession() as session:
+        yield ApiClient(session, server.url, server.settings.api_key)

@@ -4,11 +4,13 @@ of untyped wire values to JSON types, and bounded waiting."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import Callable
 from typing import cast
 
+import aiohttp
 import attrs
 import socketio
 
@@ -191,3 +193,124 @@ async def send(client: ChatClient, room_id: str, text: str, client_msg_id: str) 
         "message:send", {"room_id": room_id, "text": text, "client_msg_id": client_msg_id}
     )
     return obj(data["message"])
+
+
+# --- /notifications -------------------------------------------------------------------------
+
+NOTIFICATIONS = "/notifications"
+
+NOTIFICATION_EVENTS = ("notification:new", "notification:unread_count")
+"""The /notifications server events every notifications test client records."""
+
+NOTIFICATION_KEYS = {"id", "user_id", "kind", "title", "body", "data", "created_at", "read_at"}
+"""The keys of a notification resource."""
+
+
+@attrs.define(eq=False)
+class NotificationsClient(ChatClient):
+    """One connected /notifications client of one user, recording the notification events.
+
+    Same helpers as `ChatClient` (`ok`, `fails`, `wait_for`, `received`), but its commands go
+    to the /notifications namespace.
+    """
+
+    async def call(self, event: str, payload: object = None, *, ack_s: float = 5) -> JsonObject:
+        """Send a /notifications command with an ack callback; the ack envelope."""
+        raw: object = await self.sio.call(event, payload, namespace=NOTIFICATIONS, timeout=ack_s)
+        return obj(raw)
+
+
+# --- the HTTP API ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ApiResponse:
+    """A response of the HTTP API: status, decoded JSON body (None if not JSON), headers."""
+
+    status: int
+    body: JsonObject | None
+    content_type: str
+    headers: dict[str, str]
+
+    @property
+    def json(self) -> JsonObject:
+        """The JSON object body (fails the test if there is none)."""
+        assert self.body is not None, f"expected a JSON body, status {self.status}"
+        return self.body
+
+    def error(self, status: int, code: str) -> JsonObject:
+        """Check that this is the contract's `{"error": {...}}` with `status` and `code`; the
+        error object."""
+        assert self.status == status, f"expected {status}, got {self.status}: {self.body!r}"
+        assert self.content_type == "application/json", self.content_type
+        assert set(self.json) == {"error"}, self.json
+        error = obj(self.json["error"])
+        assert {"code", "message", "correlation_id"} <= set(error), error
+        assert set(error) <= {"code", "message", "correlation_id", "details"}, error
+        assert error["code"] == code, f"expected {code}, got {error!r}"
+        assert string(error["message"])
+        assert string(error["correlation_id"])
+        return error
+
+    def field_paths(self, status: int = 400) -> set[str]:
+        """The paths of `details.fields` of a `validation_failed` error."""
+        error = self.error(status, "validation_failed")
+        return {string(f["path"]) for f in objs(obj(error["details"])["fields"])}
+
+
+class ApiClient:
+    """The server HTTP API over one `aiohttp.ClientSession`, with the API key by default."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, api_key: str) -> None:
+        self.session = session
+        self.url = url
+        self.api_key = api_key
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: object = None,
+        data: bytes | None = None,
+        authorization: str | None = None,
+        with_key: bool = True,
+    ) -> ApiResponse:
+        """Send a request: `body` as JSON, or `data` as raw bytes; the `Authorization` header
+        is `Bearer <api key>` unless `authorization` is given or `with_key` is False."""
+        headers: dict[str, str] = {}
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        elif with_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        if body is not None:
+            data = json.dumps(body).encode()
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        async with self.session.request(
+            method, self.url + path, data=data, headers=headers
+        ) as response:
+            raw = await response.read()
+            decoded: JsonObject | None = None
+            if response.content_type == "application/json":
+                decoded = obj(json.loads(raw))
+            return ApiResponse(
+                status=response.status,
+                body=decoded,
+                content_type=response.content_type,
+                headers=dict(response.headers),
+            )
+
+    async def post(self, path: str, body: object) -> ApiResponse:
+        """POST `body` as JSON with the API key."""
+        return await self.request("POST", path, body=body)
+
+    async def push(
+        self, user_ids: list[str], title: str = "hello", *, kind: str = "system", **extra: object
+    ) -> list[str]:
+        """`POST /api/v1/notifications` that must answer 202; the ids."""
+        body: dict[str, object] = {"user_ids": user_ids, "kind": kind, "title": title, **extra}
+        response = await self.request("POST", "/api/v1/notifications", body=body)
+        assert response.status == 202, f"push failed: {response.status} {response.body!r}"
+        assert set(response.json) == {"ids"}, response.json
+        return strings(response.json["ids"])
