@@ -1,7 +1,7 @@
 """The dependency-injector container: the composition root that picks adapters per setting.
 
 `Container(settings=...)` wires ports to adapters. Stores are chosen with a `Selector` on
-`settings.store` (`memory` now; `redis` plugs in beside it). Tests override providers with
+`settings.store` (`memory` or `redis`). Tests override providers with
 real fakes (`container.active_users.override(...)`) before anything is built.
 """
 
@@ -22,6 +22,9 @@ from adapters.memory import (
 from adapters.redis.active_users import RedisActiveUsersStore
 from adapters.redis.base import create_client
 from adapters.redis.fanout import PromptRedisManager
+from adapters.redis.messages import RedisMessageStore
+from adapters.redis.notifications import RedisNotificationStore
+from adapters.redis.rooms import RedisRoomRepository
 from adapters.socketio.broadcaster import SocketIOBroadcaster
 from adapters.socketio.chat import ChatNamespace
 from adapters.socketio.notifications import NotificationsNamespace
@@ -136,11 +139,19 @@ class Container(containers.DeclarativeContainer):
         redis=providers.Singleton(RedisActiveUsersStore, redis_client, redis_prefix),
     )
     room_repository = providers.Selector(
-        store_kind, memory=providers.Singleton(MemoryRoomRepository)
+        store_kind,
+        memory=providers.Singleton(MemoryRoomRepository),
+        redis=providers.Singleton(RedisRoomRepository, redis_client, redis_prefix),
     )
-    message_store = providers.Selector(store_kind, memory=providers.Singleton(MemoryMessageStore))
+    message_store = providers.Selector(
+        store_kind,
+        memory=providers.Singleton(MemoryMessageStore),
+        redis=providers.Singleton(RedisMessageStore, redis_client, redis_prefix),
+    )
     notification_store = providers.Selector(
-        store_kind, memory=providers.Singleton(MemoryNotificationStore)
+        store_kind,
+        memory=providers.Singleton(MemoryNotificationStore),
+        redis=providers.Singleton(RedisNotificationStore, redis_client, redis_prefix),
     )
 
     client_manager = providers.Singleton(_client_manager, settings)

@@ -110,5 +110,5 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await container.event_publisher().coalescer.flush_all()
     await container.sio().shutdown()
     if settings.store == "redis":
-        await container.redis_client().aclose()
+        await container.redis_client().aclose(close_connection_pool=True)
     log.info("stopped", instance_id=settings.instance_id)

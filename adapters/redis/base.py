@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
@@ -46,7 +46,9 @@ def create_client(
     return aioredis.Redis(connection_pool=pool)
 
 
-def translate_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def translate_errors(
+    method: Callable[P, Awaitable[T]],
+) -> Callable[P, Coroutine[object, object, T]]:
     """Turn "Redis is unreachable" into the domain's `Unavailable` (answers `unavailable`)."""
 
     @functools.wraps(method)
