@@ -10,7 +10,6 @@ the loops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from application.logging import get_logger
 from domain.ports import MetricsCollector
@@ -46,13 +45,14 @@ class PresenceKeeper:
         ]
 
     async def stop(self) -> None:
-        """Cancel both loops and wait for them."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Cancel both loops and wait for them (a store client that swallows one
+        cancellation is cancelled again)."""
+        pending = set(self._tasks)
         self._tasks = []
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
 
     async def beat(self) -> None:
         """One heartbeat: renew, announce re-registrations, refresh the online gauge."""
@@ -75,6 +75,7 @@ class PresenceKeeper:
             try:
                 await self.beat()
             except Exception as exc:
+                _reraise_if_cancelled()
                 log.warning("heartbeat_failed", error=type(exc).__name__)
 
     async def _sweep_loop(self) -> None:
@@ -82,6 +83,7 @@ class PresenceKeeper:
             try:
                 delay = await self._connections.next_expiry_in()
             except Exception as exc:
+                _reraise_if_cancelled()
                 log.warning("sweep_failed", error=type(exc).__name__)
                 delay = None
             wait = (
@@ -93,4 +95,12 @@ class PresenceKeeper:
             try:
                 await self.sweep()
             except Exception as exc:
+                _reraise_if_cancelled()
                 log.warning("sweep_failed", error=type(exc).__name__)
+
+
+def _reraise_if_cancelled() -> None:
+    """A library may turn our cancellation into an ordinary error: honour it anyway."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -108,12 +108,29 @@ def configure_container() -> ContainerSetup:
     return configure
 
 
+@pytest.fixture(params=["memory", "redis"])
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """Every integration test runs on the embedded stores and on a real Redis."""
+    return str(request.param)
+
+
 @pytest.fixture
 async def server(
-    server_settings: Settings, configure_container: ContainerSetup
+    server_settings: Settings,
+    configure_container: ContainerSetup,
+    store_backend: str,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[RunningServer]:
     """The real app on a free loopback port; stopped after the test (after its clients)."""
-    running = await start_server(server_settings, configure_container)
+    settings = server_settings
+    if store_backend == "redis":
+        settings = attrs.evolve(
+            settings,
+            store="redis",
+            redis_url=str(request.getfixturevalue("redis_url")),
+            redis_prefix=str(request.getfixturevalue("redis_prefix")),
+        )
+    running = await start_server(settings, configure_container)
     try:
         yield running
     finally:
