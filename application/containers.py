@@ -10,15 +10,20 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 import socketio
 from dependency_injector import containers, providers
+from limits.aio.storage import Storage
+from prometheus_client import CollectorRegistry
 
 from adapters.auth import JwtTokenVerifier
 from adapters.memory import (
     MemoryActiveUsersStore,
     MemoryMessageStore,
-    MemoryMetrics,
     MemoryNotificationStore,
     MemoryRoomRepository,
 )
+from adapters.prometheus import PrometheusMetrics
+from adapters.prometheus.summary import MetricsSummary
+from adapters.ratelimit import LimitsRateLimiter
+from adapters.ratelimit.limits_limiter import memory_storage, redis_storage
 from adapters.redis.active_users import RedisActiveUsersStore
 from adapters.redis.base import create_client
 from adapters.redis.fanout import PromptRedisManager
@@ -32,7 +37,15 @@ from adapters.system import SystemClock, TimeOrderedIds
 from application.handlers.api import ServerApi
 from application.handlers.chat import ChatCommands
 from application.handlers.notifications import NotificationCommands
-from application.pipeline import CommandPipeline, Middleware, timeout_middleware
+from application.handshake import HANDSHAKE_LIMIT, HandshakeGuard
+from application.pipeline import (
+    COMMANDS_LIMIT,
+    MESSAGE_SEND_LIMIT,
+    CommandPipeline,
+    Middleware,
+    rate_limit_middleware,
+    timeout_middleware,
+)
 from application.presence_keeper import PresenceKeeper
 from application.publisher import WireEventPublisher
 from application.settings import Settings
@@ -89,18 +102,55 @@ def _verifier(settings: Settings, clock: SystemClock) -> JwtTokenVerifier:
     )
 
 
-def _middlewares(settings: Settings) -> list[Middleware]:
-    return [timeout_middleware(settings.handler_timeout_s)]
+def _rate_limit_storage(settings: Settings) -> Storage:
+    if settings.store == "redis" and settings.redis_url:
+        return redis_storage(settings.redis_url, settings.redis_prefix)
+    return memory_storage()
+
+
+def _rate_limiter(settings: Settings, storage: Storage) -> LimitsRateLimiter:
+    return LimitsRateLimiter(
+        storage,
+        {
+            MESSAGE_SEND_LIMIT: settings.rate_message_send,
+            COMMANDS_LIMIT: settings.rate_commands,
+            HANDSHAKE_LIMIT: settings.rate_handshakes_per_ip,
+        },
+    )
+
+
+def _handshake_guard(
+    settings: Settings,
+    limiter: LimitsRateLimiter,
+    connections: ConnectionManager,
+    metrics: PrometheusMetrics,
+) -> HandshakeGuard:
+    return HandshakeGuard(
+        limiter,
+        connections,
+        metrics,
+        max_connections_per_user=settings.max_connections_per_user,
+        trust_forwarded_for=settings.trust_forwarded_for,
+    )
+
+
+def _middlewares(
+    settings: Settings, limiter: LimitsRateLimiter, metrics: PrometheusMetrics
+) -> list[Middleware]:
+    return [
+        rate_limit_middleware(limiter, metrics),
+        timeout_middleware(settings.handler_timeout_s),
+    ]
 
 
 def _chat_pipeline(
-    commands: ChatCommands, middlewares: list[Middleware], metrics: MemoryMetrics
+    commands: ChatCommands, middlewares: list[Middleware], metrics: PrometheusMetrics
 ) -> CommandPipeline:
     return CommandPipeline(CHAT_NAMESPACE, commands.routes(), middlewares, metrics)
 
 
 def _notifications_pipeline(
-    commands: NotificationCommands, middlewares: list[Middleware], metrics: MemoryMetrics
+    commands: NotificationCommands, middlewares: list[Middleware], metrics: PrometheusMetrics
 ) -> CommandPipeline:
     return CommandPipeline(NOTIFICATIONS_NAMESPACE, commands.routes(), middlewares, metrics)
 
@@ -128,7 +178,9 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(TimeOrderedIds)
-    metrics = providers.Singleton(MemoryMetrics)
+    registry = providers.Singleton(CollectorRegistry)
+    metrics = providers.Singleton(PrometheusMetrics, registry)
+    metrics_summary = providers.Singleton(MetricsSummary, registry)
 
     store_kind = providers.Callable(_store_kind, settings)
     redis_client = providers.Singleton(_redis_client, settings)
@@ -198,7 +250,12 @@ class Container(containers.DeclarativeContainer):
         notification_service,
     )
 
-    middlewares = providers.Singleton(_middlewares, settings)
+    rate_limit_storage = providers.Singleton(_rate_limit_storage, settings)
+    rate_limiter = providers.Singleton(_rate_limiter, settings, rate_limit_storage)
+    handshake_guard = providers.Singleton(
+        _handshake_guard, settings, rate_limiter, connection_manager, metrics
+    )
+    middlewares = providers.Singleton(_middlewares, settings, rate_limiter, metrics)
     chat_commands = providers.Singleton(
         ChatCommands, room_service, message_service, presence_service
     )
@@ -211,6 +268,7 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         presence=presence_service,
         rooms=room_repository,
+        guard=handshake_guard,
     )
 
     notification_commands = providers.Singleton(NotificationCommands, notification_service)
@@ -223,6 +281,7 @@ class Container(containers.DeclarativeContainer):
         connections=connection_manager,
         pipeline=notifications_pipeline,
         metrics=metrics,
+        guard=handshake_guard,
     )
     server_api = providers.Singleton(
         ServerApi, notification_service, message_service, presence_service, room_repository, ids

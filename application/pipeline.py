@@ -24,9 +24,9 @@ from application.contract import wire
 from application.contract.validation import parse
 from application.json_types import JsonObject
 from application.logging import get_logger
-from domain.errors import CommandTimeout, DomainError, UnknownEvent
+from domain.errors import CommandTimeout, DomainError, RateLimited, UnknownEvent
 from domain.model import Sid, UserId
-from domain.ports import MetricsCollector
+from domain.ports import MetricsCollector, RateLimiter
 
 P = TypeVar("P")
 
@@ -49,6 +49,7 @@ class CommandContext:
     sid: Sid
     user_id: UserId
     correlation_id: str
+    label: str = ""  # the metrics label: the event name, or "unknown"
 
 
 Handler = Callable[[CommandContext, object], Awaitable[JsonObject]]
@@ -82,6 +83,27 @@ def timeout_middleware(seconds: float) -> Middleware:
     return middleware
 
 
+MESSAGE_SEND_LIMIT = "message_send"
+COMMANDS_LIMIT = "commands"
+
+
+def rate_limit_middleware(limiter: RateLimiter, metrics: MetricsCollector) -> Middleware:
+    """Refuse a command over its user's limit with `rate_limited` (and `retry_after_ms`)
+    before anything runs: `message:send` has its own limit, every other command shares one."""
+
+    async def middleware(ctx: CommandContext, raw: object, call_next: Handler) -> JsonObject:
+        limit = MESSAGE_SEND_LIMIT if ctx.event == "message:send" else COMMANDS_LIMIT
+        retry_after_ms = await limiter.hit(limit, ctx.user_id)
+        if retry_after_ms is not None:
+            metrics.record_rate_limited(ctx.label or ctx.event)
+            raise RateLimited(
+                f"too many commands; retry in {retry_after_ms} ms", retry_after_ms=retry_after_ms
+            )
+        return await call_next(ctx, raw)
+
+    return middleware
+
+
 class CommandPipeline:
     """Runs the commands of one namespace through the middlewares to their handlers."""
 
@@ -108,7 +130,7 @@ class CommandPipeline:
         token = correlation_id_var.set(correlation_id)
         chain = self._chains.get(event)
         label = event if chain is not None else "unknown"
-        ctx = CommandContext(self.namespace, event, sid, user_id, correlation_id)
+        ctx = CommandContext(self.namespace, event, sid, user_id, correlation_id, label)
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(
             correlation_id=correlation_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -11,8 +12,10 @@ from aiohttp import web
 from adapters.auth import issue_token
 from adapters.http.api import HttpApi, json_errors
 from adapters.http.health import dev_token_handler, healthz, readyz_handler
+from adapters.http.metrics import add_metrics_routes
 from adapters.memory.probe import MemoryProbe
 from adapters.redis.probe import RedisProbe, redis_answers
+from adapters.web import mount_demo
 from application.containers import Container
 from application.logging import get_logger
 from application.ports import ReadinessProbe
@@ -37,7 +40,15 @@ def create_app(settings: Settings, container: Container | None = None) -> web.Ap
     sio.attach(app)
     sio.register_namespace(container.chat_namespace())
     sio.register_namespace(container.notifications_namespace())
-    HttpApi(container.server_api(), settings.api_key).add_routes(app)
+    http_api = HttpApi(container.server_api(), settings.api_key)
+    http_api.add_routes(app)
+    add_metrics_routes(
+        app,
+        registry=container.registry(),
+        summary=container.metrics_summary(),
+        api=http_api,
+        require_key=settings.metrics_require_key,
+    )
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz_handler(_probes(settings, container)))
@@ -48,6 +59,7 @@ def create_app(settings: Settings, container: Container | None = None) -> web.Ap
             return issue_token(secret, user_id, ttl_s=24 * 3600)
 
         app.router.add_get("/dev/token", dev_token_handler(issue))
+        mount_demo(app)
 
     app.on_shutdown.append(_drain)
     app.cleanup_ctx.append(_lifecycle)
@@ -92,6 +104,17 @@ async def _drain(app: web.Application) -> None:
             await manager.unregister_connection(connection.user_id, connection.sid)
 
 
+METRICS_SAMPLE_S = 5.0
+
+
+async def _sample_metrics(container: Container) -> None:
+    """Feed the dashboard summary its per-minute window."""
+    summary = container.metrics_summary()
+    while True:
+        summary.sample()
+        await asyncio.sleep(METRICS_SAMPLE_S)
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     container = app[CONTAINER]
     settings = container.settings()
@@ -105,7 +128,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     )
     keeper = container.presence_keeper()
     keeper.start()
+    sampler = asyncio.get_running_loop().create_task(
+        _sample_metrics(container), name="metrics-sampler"
+    )
     yield
+    sampler.cancel()
     await keeper.stop()
     await container.event_publisher().coalescer.flush_all()
     await container.sio().shutdown()

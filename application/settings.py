@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 import attrs
+import limits
 
 StoreKind = Literal["memory", "redis"]
 
@@ -45,6 +46,15 @@ class Settings:
     redis_prefix: str = "switchboard:"
     redis_pool_size: int = 200
     fallback_active: bool = False
+    rate_message_send: str = "40 per 2 seconds"
+    rate_commands: str = "50 per second"
+    rate_handshakes_per_ip: str = "20 per second"
+    max_connections_per_user: int = 20
+    trust_forwarded_for: bool = False
+    metrics_require_key: bool = False
+    slow_consumer_max_queued: int = 1000
+    admin_ui_username: str | None = None
+    admin_ui_password: str | None = None
 
     @classmethod
     def from_env(
@@ -87,6 +97,13 @@ class Settings:
         if ttl <= heartbeat:
             raise SettingsError("SWITCHBOARD_PRESENCE_TTL_S must be longer than the heartbeat")
         origins = reader.text("SWITCHBOARD_CORS_ORIGINS")
+        admin_user = reader.text("SWITCHBOARD_ADMIN_UI_USERNAME")
+        admin_password = reader.text("SWITCHBOARD_ADMIN_UI_PASSWORD")
+        if (admin_user is None) != (admin_password is None):
+            raise SettingsError(
+                "the Admin UI needs both SWITCHBOARD_ADMIN_UI_USERNAME and "
+                "SWITCHBOARD_ADMIN_UI_PASSWORD (or neither, to keep it off)"
+            )
         return cls(
             host=host or reader.text("SWITCHBOARD_HOST") or "127.0.0.1",
             port=port
@@ -125,6 +142,21 @@ class Settings:
             redis_pool_size=reader.integer(
                 "SWITCHBOARD_REDIS_POOL_SIZE", 200, minimum=1, maximum=10_000
             ),
+            rate_message_send=reader.rate("SWITCHBOARD_RATE_MESSAGE_SEND", "40 per 2 seconds"),
+            rate_commands=reader.rate("SWITCHBOARD_RATE_COMMANDS", "50 per second"),
+            rate_handshakes_per_ip=reader.rate(
+                "SWITCHBOARD_RATE_HANDSHAKES_PER_IP", "20 per second"
+            ),
+            max_connections_per_user=reader.integer(
+                "SWITCHBOARD_MAX_CONNECTIONS_PER_USER", 20, minimum=1, maximum=10_000
+            ),
+            trust_forwarded_for=reader.flag("SWITCHBOARD_TRUST_FORWARDED_FOR"),
+            metrics_require_key=reader.flag("SWITCHBOARD_METRICS_REQUIRE_KEY"),
+            slow_consumer_max_queued=reader.integer(
+                "SWITCHBOARD_SLOW_CONSUMER_MAX_QUEUED", 1000, minimum=10, maximum=1_000_000
+            ),
+            admin_ui_username=admin_user,
+            admin_ui_password=admin_password,
         )
 
 
@@ -155,6 +187,23 @@ class _Reader:
         if value < minimum:
             raise SettingsError(f"{name} must be at least {minimum:g} (got {raw!r})")
         return value
+
+    def flag(self, name: str) -> bool:
+        return self.choice(name, ("true", "false", "1", "0", "yes", "no"), "false") in (
+            "true",
+            "1",
+            "yes",
+        )
+
+    def rate(self, name: str, default: str) -> str:
+        raw = self.text(name) or default
+        try:
+            limits.parse(raw)
+        except ValueError:
+            raise SettingsError(
+                f"{name} must be a rate like '20 per second' or '40 per 2 seconds' (got {raw!r})"
+            ) from None
+        return raw
 
     def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
         raw = self.text(name)

@@ -59,6 +59,10 @@ class HttpApi:
         app.router.add_post("/api/v1/rooms/{room_id}/messages", self._guard(self._room_message))
         app.router.add_get("/api/v1/presence", self._guard(self._presence))
 
+    def guard(self, endpoint: Endpoint) -> Endpoint:
+        """Wrap another endpoint in the API key check, correlation id and JSON errors."""
+        return self._guard(endpoint)
+
     def authorized(self, request: web.Request) -> bool:
         """Whether the request carries `Authorization: Bearer <api key>`."""
         if not self._key:  # no key configured: nothing is authorized

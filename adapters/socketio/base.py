@@ -9,11 +9,13 @@ Namespaces are singletons: per-connection state lives in the Socket.IO session.
 from __future__ import annotations
 
 import socketio
+from aiohttp import web
 
 from application.contract import wire
+from application.handshake import HandshakeGuard
 from application.logging import get_logger
 from application.pipeline import CommandPipeline
-from domain.errors import AuthRefused, AuthRequired, DomainError
+from domain.errors import AuthRequired, DomainError
 from domain.model import Identity, Sid, UserId
 from domain.ports import MetricsCollector, TokenVerifier
 from domain.services.connections import ConnectionManager
@@ -40,18 +42,20 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped l
         connections: ConnectionManager,
         pipeline: CommandPipeline,
         metrics: MetricsCollector,
+        guard: HandshakeGuard | None = None,
     ) -> None:
         super().__init__(namespace)
         self.verifier = verifier
         self.connections = connections
         self.pipeline = pipeline
         self.metrics = metrics
+        self.guard = guard
 
     async def trigger_event(self, event: str, *args: object) -> object:
         """Route the handshake, the disconnect and every command; never raises."""
         if event == "connect":
-            sid, _environ, auth = (*args, None)[:3]
-            await self._connect(str(sid), auth)
+            sid, environ, auth = (*args, None, None)[:3]
+            await self._connect(str(sid), environ, auth)
             return True
         if event == "disconnect":
             await self._disconnect(str(args[0]))
@@ -63,10 +67,14 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped l
             return None
         return await self.pipeline.dispatch(event, sid, user_id, raw)
 
-    async def _connect(self, sid: Sid, auth: object) -> None:
+    async def _connect(self, sid: Sid, environ: object, auth: object) -> None:
         try:
+            if self.guard is not None:
+                await self.guard.admit_ip(self._client_ip(environ))
             identity = await self.verifier.verify(_token_of(auth))
-        except AuthRefused as exc:
+            if self.guard is not None:
+                await self.guard.admit_user(identity.user_id, self.namespace)
+        except DomainError as exc:
             raise refuse(exc.code, exc.message) from None
         except Exception:
             log.exception("auth_crashed", namespace=self.namespace)
@@ -77,9 +85,11 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped l
             )
             await self.enter_room(sid, wire.user_channel(identity.user_id))
             await self.register(sid, identity)
-        except AuthRefused as exc:
-            raise refuse(exc.code, exc.message) from None
+            if self.guard is not None:
+                # two handshakes may have passed admit_user at once: the later one yields
+                await self.guard.confirm_user(identity.user_id, self.namespace, sid)
         except DomainError as exc:
+            await self._forget(sid, identity.user_id)
             raise refuse(exc.code, exc.message) from None
         except Exception:
             log.exception("connect_crashed", namespace=self.namespace, user_id=identity.user_id)
@@ -91,6 +101,12 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped l
             await self._forget(sid, identity.user_id)
             raise refuse("unavailable", "the connection closed during the handshake")
         self.metrics.increment_connections(self.namespace, 1)
+
+    def _client_ip(self, environ: object) -> str:
+        request = environ.get("aiohttp.request") if isinstance(environ, dict) else None
+        if not isinstance(request, web.BaseRequest) or self.guard is None:
+            return "unknown"
+        return self.guard.client_ip(request.remote, request.headers)
 
     async def _disconnect(self, sid: Sid) -> None:
         user_id = await self._user_of(sid)

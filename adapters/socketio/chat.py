@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from adapters.socketio.base import BaseNamespace
 from application.contract import wire
+from application.handshake import HandshakeGuard
 from application.pipeline import CommandPipeline
 from domain.model import CHAT_NAMESPACE, Identity, Sid, UserId
 from domain.ports import MetricsCollector, RoomRepository, TokenVerifier
@@ -22,6 +23,7 @@ class ChatNamespace(BaseNamespace):
         metrics: MetricsCollector,
         presence: PresenceService,
         rooms: RoomRepository,
+        guard: HandshakeGuard | None = None,
     ) -> None:
         super().__init__(
             CHAT_NAMESPACE,
@@ -29,6 +31,7 @@ class ChatNamespace(BaseNamespace):
             connections=connections,
             pipeline=pipeline,
             metrics=metrics,
+            guard=guard,
         )
         self.presence = presence
         self.rooms = rooms

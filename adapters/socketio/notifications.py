@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters.socketio.base import BaseNamespace
+from application.handshake import HandshakeGuard
 from application.pipeline import CommandPipeline
 from domain.model import NOTIFICATIONS_NAMESPACE
 from domain.ports import MetricsCollector, TokenVerifier
@@ -19,6 +20,7 @@ class NotificationsNamespace(BaseNamespace):
         connections: ConnectionManager,
         pipeline: CommandPipeline,
         metrics: MetricsCollector,
+        guard: HandshakeGuard | None = None,
     ) -> None:
         super().__init__(
             NOTIFICATIONS_NAMESPACE,
@@ -26,4 +28,5 @@ class NotificationsNamespace(BaseNamespace):
             connections=connections,
             pipeline=pipeline,
             metrics=metrics,
+            guard=guard,
         )

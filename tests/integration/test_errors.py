@@ -153,10 +153,23 @@ async def test_errors_are_counted_in_the_metrics(connect: Connector, server: Run
     await alice.fails("what:ever", {}, code="unknown_event")
 
     metrics = server.container.metrics()
-    assert metrics.commands[("/chat", "room:join", "not_found")] == 1
-    assert metrics.commands[("/chat", "unknown", "unknown_event")] == 1
-    assert metrics.errors["not_found"] == 1
-    assert metrics.errors["unknown_event"] == 1
+    assert (
+        metrics.value(
+            "switchboard_commands_total", namespace="/chat", event="room:join", outcome="not_found"
+        )
+        == 1
+    )
+    assert (
+        metrics.value(
+            "switchboard_commands_total",
+            namespace="/chat",
+            event="unknown",
+            outcome="unknown_event",
+        )
+        == 1
+    )
+    assert metrics.value("switchboard_errors_total", code="not_found") == 1
+    assert metrics.value("switchboard_errors_total", code="unknown_event") == 1
 
 
 # --- a crashing handler ---------------------------------------------------------------------
@@ -212,7 +225,15 @@ class TestCrashingHandler:
         assert "RuntimeError" not in text
         assert "Traceback" not in text
         assert "details" not in error
-        assert server.container.metrics().commands[("/chat", "message:send", "internal")] == 1
+        assert (
+            server.container.metrics().value(
+                "switchboard_commands_total",
+                namespace="/chat",
+                event="message:send",
+                outcome="internal",
+            )
+            == 1
+        )
         # the connection and the server keep serving
         assert alice.connected
         assert bob.connected
@@ -244,7 +265,15 @@ class TestHandlerTimeout:
         )
 
         assert asyncio.get_running_loop().time() - started < 0.9
-        assert server.container.metrics().commands[("/chat", "message:send", "timeout")] == 1
+        assert (
+            server.container.metrics().value(
+                "switchboard_commands_total",
+                namespace="/chat",
+                event="message:send",
+                outcome="timeout",
+            )
+            == 1
+        )
         assert await alice.ok("room:list", {}) != {}
         # the cancelled append stored nothing
         history = await alice.ok("message:history", {"room_id": room_id})

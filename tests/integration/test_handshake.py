@@ -56,7 +56,7 @@ async def test_refused_handshakes_register_no_connection(
 
     data = await observer.ok("presence:get", {"user_ids": ["alice"]})
 
-    assert server.container.metrics().connections["/chat"] == 1
+    assert server.container.metrics().value("switchboard_connections", namespace="/chat") == 1
     assert objs(data["presence"])[0]["online"] is False
 
 

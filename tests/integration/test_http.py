@@ -81,19 +81,39 @@ class TestWithoutDev:
 async def test_commands_move_the_metrics(server: RunningServer, connect: Connector) -> None:
     metrics = server.container.metrics()
     alice = await connect("alice")
-    assert metrics.connections["/chat"] == 1
-    assert metrics.connections_opened["/chat"] == 1
+    assert metrics.value("switchboard_connections", namespace="/chat") == 1
+    assert metrics.value("switchboard_connections_opened_total", namespace="/chat") == 1
 
     room = await create_room(alice)
     await alice.ok("room:list", {})
     await alice.ok("room:list", {})
     await alice.ok("message:send", {"room_id": room["id"], "text": "hi", "client_msg_id": "c1"})
 
-    assert metrics.commands[("/chat", "room:create", "ok")] == 1
-    assert metrics.commands[("/chat", "room:list", "ok")] == 2
-    assert metrics.commands[("/chat", "message:send", "ok")] == 1
-    assert len(metrics.durations[("/chat", "room:list")]) == 2
-    assert metrics.messages["sent"] == 1
+    assert (
+        metrics.value(
+            "switchboard_commands_total", namespace="/chat", event="room:create", outcome="ok"
+        )
+        == 1
+    )
+    assert (
+        metrics.value(
+            "switchboard_commands_total", namespace="/chat", event="room:list", outcome="ok"
+        )
+        == 2
+    )
+    assert (
+        metrics.value(
+            "switchboard_commands_total", namespace="/chat", event="message:send", outcome="ok"
+        )
+        == 1
+    )
+    assert (
+        metrics.value(
+            "switchboard_command_duration_seconds_count", namespace="/chat", event="room:list"
+        )
+        == 2
+    )
+    assert metrics.value("switchboard_messages_total", direction="sent") == 1
 
 
 async def test_disconnect_moves_the_connection_gauge(
@@ -102,10 +122,13 @@ async def test_disconnect_moves_the_connection_gauge(
     metrics = server.container.metrics()
     alice = await connect("alice")
     observer = await connect("observer")
-    assert metrics.connections["/chat"] == 2
+    assert metrics.value("switchboard_connections", namespace="/chat") == 2
 
     await alice.disconnect()
 
-    await wait_until(lambda: metrics.connections["/chat"] == 1, what="the gauge to drop")
+    await wait_until(
+        lambda: metrics.value("switchboard_connections", namespace="/chat") == 1,
+        what="the gauge to drop",
+    )
     assert observer.connected
-    assert metrics.connections_opened["/chat"] == 2
+    assert metrics.value("switchboard_connections_opened_total", namespace="/chat") == 2

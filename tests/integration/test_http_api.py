@@ -438,7 +438,10 @@ async def test_presence_after_a_disconnect_has_last_seen(
     alice = await connect("alice")
     await alice.disconnect()
     metrics = server.container.metrics()
-    await wait_until(lambda: metrics.connections["/chat"] == 0, what="the disconnect")
+    await wait_until(
+        lambda: metrics.value("switchboard_connections", namespace="/chat") == 0,
+        what="the disconnect",
+    )
 
     response = await api.request("GET", "/api/v1/presence?user_ids=alice")
 

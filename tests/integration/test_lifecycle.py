@@ -27,7 +27,8 @@ async def test_a_server_whose_clients_left_stops_cleanly() -> None:
     alice = await connect("alice")
     await alice.disconnect()
     await wait_until(
-        lambda: server.container.metrics().connections["/chat"] == 0, what="the disconnect"
+        lambda: server.container.metrics().value("switchboard_connections", namespace="/chat") == 0,
+        what="the disconnect",
     )
 
     await asyncio.wait_for(server.runner.cleanup(), 5)
@@ -56,4 +57,4 @@ async def test_stopping_the_server_disconnects_its_clients_and_clears_presence()
     active_users = server.container.active_users()
     assert await active_users.is_online("alice", "/chat") is False
     assert await active_users.online_users("/chat") == []
-    assert server.container.metrics().connections["/chat"] == 0
+    assert server.container.metrics().value("switchboard_connections", namespace="/chat") == 0

@@ -103,7 +103,9 @@ async def test_refused_handshakes_register_no_connection(
     bob = await connect.notifications("bob")
 
     assert bob.connected
-    assert server.container.metrics().connections["/notifications"] == 1
+    assert (
+        server.container.metrics().value("switchboard_connections", namespace="/notifications") == 1
+    )
 
 
 async def test_a_notifications_connection_does_not_make_the_user_online(
