@@ -33,6 +33,7 @@ from adapters.redis.rooms import RedisRoomRepository
 from adapters.socketio.broadcaster import SocketIOBroadcaster
 from adapters.socketio.chat import ChatNamespace
 from adapters.socketio.notifications import NotificationsNamespace
+from adapters.socketio.slow_consumers import SlowConsumerGuard
 from adapters.system import SystemClock, TimeOrderedIds
 from application.handlers.api import ServerApi
 from application.handlers.chat import ChatCommands
@@ -78,18 +79,33 @@ def _client_manager(settings: Settings) -> socketio.AsyncManager:
 
 
 def _socketio_server(settings: Settings, manager: socketio.AsyncManager) -> socketio.AsyncServer:
-    return socketio.AsyncServer(
+    admin_ui = settings.admin_ui_username is not None and settings.admin_ui_password is not None
+    namespaces = [CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE] + (["/admin"] if admin_ui else [])
+    sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
         # None = same origin only (python-socketio's default); [] would switch CORS off
         cors_allowed_origins=list(settings.cors_origins) or None,
-        namespaces=[CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE],  # "/" and others are refused
+        namespaces=namespaces,  # "/" and any other namespace are refused
         max_http_buffer_size=settings.max_payload_bytes,
         logger=False,
         engineio_logger=False,
         ping_interval=25,
         ping_timeout=20,
     )
+    if admin_ui:
+        # production mode: the development mode emits once per recipient of every broadcast
+        sio.instrument(
+            auth={"username": settings.admin_ui_username, "password": settings.admin_ui_password},
+            mode="production",
+        )
+    return sio
+
+
+def _slow_consumer_guard(
+    settings: Settings, sio: socketio.AsyncServer, metrics: PrometheusMetrics
+) -> SlowConsumerGuard:
+    return SlowConsumerGuard(sio, metrics, max_queued=settings.slow_consumer_max_queued)
 
 
 def _verifier(settings: Settings, clock: SystemClock) -> JwtTokenVerifier:
@@ -286,6 +302,7 @@ class Container(containers.DeclarativeContainer):
     server_api = providers.Singleton(
         ServerApi, notification_service, message_service, presence_service, room_repository, ids
     )
+    slow_consumer_guard = providers.Singleton(_slow_consumer_guard, settings, sio, metrics)
     presence_keeper = providers.Singleton(
         PresenceKeeper,
         connection_manager,

@@ -128,11 +128,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     )
     keeper = container.presence_keeper()
     keeper.start()
+    slow_consumers = container.slow_consumer_guard()
+    slow_consumers.start()
     sampler = asyncio.get_running_loop().create_task(
         _sample_metrics(container), name="metrics-sampler"
     )
     yield
     sampler.cancel()
+    await slow_consumers.stop()
     await keeper.stop()
     await container.event_publisher().coalescer.flush_all()
     await container.sio().shutdown()

@@ -1,0 +1,72 @@
+"""Disconnects connections whose unsent output grows past a bound.
+
+python-engineio keeps an unbounded send queue per socket, so a client that stops reading
+(a stalled mobile, a debugger at a breakpoint) makes the server's memory grow with every
+broadcast. Every `interval_s` this guard looks at each socket's queue and closes those
+holding more than `max_queued` packets; their disconnect handlers then run as for any
+closed connection (presence, registry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import socketio
+
+from application.logging import get_logger
+from domain.ports import MetricsCollector
+
+log = get_logger("switchboard.slow_consumers")
+
+REASON = "slow consumer: too much unsent output"
+
+
+class SlowConsumerGuard:
+    """A background check of every socket's send queue."""
+
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        metrics: MetricsCollector,
+        *,
+        max_queued: int,
+        interval_s: float = 1.0,
+    ) -> None:
+        self._sio = sio
+        self._metrics = metrics
+        self._max_queued = max_queued
+        self._interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def check(self) -> int:
+        """Close every socket over the bound now; returns how many were closed."""
+        closed = 0
+        for eio_sid, socket in list(self._sio.eio.sockets.items()):
+            queue = getattr(socket, "queue", None)
+            if not isinstance(queue, asyncio.Queue) or socket.closed:
+                continue
+            if queue.qsize() > self._max_queued:
+                log.warning("slow_consumer_disconnected", eio_sid=eio_sid, queued=queue.qsize())
+                self._metrics.record_slow_consumer_disconnect()
+                await socket.close(wait=False, abort=True, reason=REASON)
+                closed += 1
+        return closed
+
+    def start(self) -> None:
+        """Run `check` every interval until stopped."""
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="slow-consumers")
+
+    async def stop(self) -> None:
+        """Stop the background check."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                await self.check()
+            except Exception as exc:
+                log.warning("slow_consumer_check_failed", error=type(exc).__name__)
