@@ -32,6 +32,7 @@ from adapters.redis.notifications import RedisNotificationStore
 from adapters.redis.rooms import RedisRoomRepository
 from adapters.socketio.broadcaster import SocketIOBroadcaster
 from adapters.socketio.chat import ChatNamespace
+from adapters.socketio.delivery import CountingManager
 from adapters.socketio.notifications import NotificationsNamespace
 from adapters.socketio.slow_consumers import SlowConsumerGuard
 from adapters.system import SystemClock, TimeOrderedIds
@@ -72,10 +73,15 @@ def _redis_prefix(settings: Settings) -> str:
     return settings.redis_prefix
 
 
-def _client_manager(settings: Settings) -> socketio.AsyncManager:
+def _client_manager(settings: Settings, metrics: PrometheusMetrics) -> socketio.AsyncManager:
+    def count(delivered: int) -> None:
+        metrics.increment_messages("delivered", delivered)
+
     if settings.store == "redis" and settings.redis_url:
-        return PromptRedisManager(settings.redis_url, channel=settings.redis_prefix + "socketio")
-    return socketio.AsyncManager()
+        return PromptRedisManager(
+            settings.redis_url, channel=settings.redis_prefix + "socketio", count_delivered=count
+        )
+    return CountingManager(count)
 
 
 def _socketio_server(settings: Settings, manager: socketio.AsyncManager) -> socketio.AsyncServer:
@@ -222,7 +228,7 @@ class Container(containers.DeclarativeContainer):
         redis=providers.Singleton(RedisNotificationStore, redis_client, redis_prefix),
     )
 
-    client_manager = providers.Singleton(_client_manager, settings)
+    client_manager = providers.Singleton(_client_manager, settings, metrics)
     sio = providers.Singleton(_socketio_server, settings, client_manager)
     token_verifier = providers.Singleton(_verifier, settings, clock)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 
 import attrs
@@ -18,13 +19,26 @@ from domain.model import (
 )
 
 
+IdempotencyKey = tuple[RoomId, UserId, str]
+"""`(room_id, author_id, client_msg_id)`: what makes a send idempotent."""
+
+
+@attrs.frozen
+class MessagesState:
+    """A copy of a `MemoryMessageStore`: each room's log (seq 1 first) and the idempotency
+    keys with the seq each one stands for."""
+
+    logs: Mapping[RoomId, tuple[ChatMessage, ...]]
+    idempotency: Mapping[IdempotencyKey, int]
+
+
 class MemoryMessageStore:
     """Per-room message logs with an idempotency index on (room, author, client_msg_id)."""
 
     def __init__(self) -> None:
         self._logs: dict[RoomId, list[ChatMessage]] = defaultdict(list)
         self._by_id: dict[tuple[RoomId, MessageId], int] = {}
-        self._by_client_id: dict[tuple[RoomId, UserId, str], int] = {}
+        self._by_client_id: dict[IdempotencyKey, int] = {}
 
     async def append(self, new: NewMessage) -> AppendResult:
         """Append with the next seq, or return the message stored under the same key."""
@@ -98,3 +112,20 @@ class MemoryMessageStore:
     async def last_seq(self, room_id: RoomId) -> int:
         """The highest seq, 0 for an empty room."""
         return len(self._logs.get(room_id, ()))
+
+    def export_state(self) -> MessagesState:
+        """A copy of every non-empty log and idempotency key (taken without awaiting)."""
+        return MessagesState(
+            logs={room_id: tuple(log) for room_id, log in self._logs.items() if log},
+            idempotency=dict(self._by_client_id),
+        )
+
+    def import_state(self, state: MessagesState) -> None:
+        """Replace every log and idempotency key with `state` (logs gap-free from seq 1)."""
+        self._logs = defaultdict(list, {room_id: list(log) for room_id, log in state.logs.items()})
+        self._by_id = {
+            (message.room_id, message.id): message.seq
+            for log in state.logs.values()
+            for message in log
+        }
+        self._by_client_id = dict(state.idempotency)

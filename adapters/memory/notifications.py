@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import attrs
 
 from domain.model import Notification, UserId
+
+
+@attrs.frozen
+class NotificationsState:
+    """A copy of a `MemoryNotificationStore`: each user's notifications, oldest first."""
+
+    logs: Mapping[UserId, tuple[Notification, ...]]
 
 
 class MemoryNotificationStore:
@@ -73,3 +80,20 @@ class MemoryNotificationStore:
     async def unread_count(self, user_id: UserId) -> int:
         """The user's unread count."""
         return self._unread.get(user_id, 0)
+
+    def export_state(self) -> NotificationsState:
+        """A copy of every user's non-empty log (taken without awaiting: a consistent cut)."""
+        return NotificationsState(
+            logs={user_id: tuple(log) for user_id, log in self._logs.items() if log}
+        )
+
+    def import_state(self, state: NotificationsState) -> None:
+        """Replace every notification with `state`; positions and unread counts are rebuilt."""
+        self._logs = defaultdict(list)
+        self._position = {}
+        self._unread = defaultdict(int)
+        for user_id, log in state.logs.items():
+            self._logs[user_id] = list(log)
+            for index, notification in enumerate(log):
+                self._position[notification.id] = (user_id, index)
+            self._unread[user_id] = sum(1 for n in log if n.read_at is None)

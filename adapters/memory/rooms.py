@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import attrs
 
 from domain.model import Room, RoomId, UserId, Visibility
+
+
+@attrs.frozen
+class RoomsState:
+    """A copy of a `MemoryRoomRepository`: its rooms and each room's non-empty member set."""
+
+    rooms: tuple[Room, ...]
+    members: Mapping[RoomId, frozenset[UserId]]
 
 
 class MemoryRoomRepository:
@@ -73,3 +81,20 @@ class MemoryRoomRepository:
     async def rooms_of(self, user_id: UserId) -> list[RoomId]:
         """The user's rooms, sorted."""
         return sorted(self._rooms_of.get(user_id, ()))
+
+    def export_state(self) -> RoomsState:
+        """A copy of every room and membership (taken without awaiting: a consistent cut)."""
+        return RoomsState(
+            rooms=tuple(self._rooms.values()),
+            members={room_id: frozenset(m) for room_id, m in self._members.items() if m},
+        )
+
+    def import_state(self, state: RoomsState) -> None:
+        """Replace every room and membership with `state`."""
+        self._rooms = {room.id: room for room in state.rooms}
+        self._members = defaultdict(set)
+        self._rooms_of = defaultdict(set)
+        for room_id, members in state.members.items():
+            self._members[room_id] = set(members)
+            for user_id in members:
+                self._rooms_of[user_id].add(room_id)

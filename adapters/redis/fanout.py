@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import socketio
 
+from adapters.socketio.delivery import COUNTED_EVENT, Count, local_recipients
 from application.logging import get_logger
 
 log = get_logger("switchboard.fanout")
@@ -21,10 +22,31 @@ log = get_logger("switchboard.fanout")
 class PromptRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # untyped library
     """An `AsyncRedisManager` whose listener reconnects within about a second."""
 
-    def __init__(self, url: str, *, channel: str, max_backoff_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        channel: str,
+        max_backoff_s: float = 1.0,
+        count_delivered: Count | None = None,
+    ) -> None:
         super().__init__(url, channel=channel)
         self.max_backoff_s = max_backoff_s
         self.resubscriptions = 0
+        self._count = count_delivered
+
+    async def _handle_emit(self, message: dict[str, object]) -> None:
+        """Deliver to local sockets (for this instance's emits and other instances')."""
+        await super()._handle_emit(message)
+        if self._count is not None and message.get("event") == COUNTED_EVENT:
+            self._count(
+                local_recipients(
+                    self,
+                    str(message.get("namespace") or "/"),
+                    message.get("room"),
+                    message.get("skip_sid"),
+                )
+            )
 
     async def _redis_listen_with_retries(self) -> AsyncIterator[object]:
         delay = 0.1
