@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import uuid
 from collections import Counter
 from collections.abc import Awaitable
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import TypeVar
 
 import attrs
 import pytest
+import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -22,12 +24,58 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from adapters.redis.active_users import RedisActiveUsersStore
+from adapters.redis.base import create_client
+from adapters.redis.messages import RedisMessageStore
+from adapters.redis.notifications import RedisNotificationStore
+from adapters.redis.rooms import RedisRoomRepository
 from domain.errors import Conflict
 from domain.events import MessagePosted, PresenceChanged
 from domain.model import CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE, ChatMessage, UserId
 from tests.support.fakes import Domain, build_domain
 
 T = TypeVar("T")
+
+BACKENDS = ["memory", "redis"]
+"""Every property runs on the memory adapters and on the Redis adapters."""
+
+_REDIS: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _redis_for_properties(request: pytest.FixtureRequest) -> None:
+    """Tests with a `backend` of "redis" get the session's Redis server."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("backend") == "redis":
+        _REDIS["url"] = str(request.getfixturevalue("redis_url"))
+
+
+class Backend:
+    """The domain on one backend's stores; Redis clients are closed by `close`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._client: aioredis.Redis | None = None
+
+    def build(self) -> Domain:
+        """A fresh domain: empty memory stores, or Redis stores under a new prefix."""
+        if self.name == "memory":
+            return build_domain()
+        self._client = client = create_client(_REDIS["url"])
+        prefix = f"prop:{uuid.uuid4().hex[:10]}:"
+        return build_domain(
+            active_users=RedisActiveUsersStore(client, prefix),
+            room_repository=RedisRoomRepository(client, prefix),
+            message_store=RedisMessageStore(client, prefix),
+            notification_store=RedisNotificationStore(client, prefix),
+        )
+
+    async def close(self) -> None:
+        """Close the Redis client (and its pool), if any."""
+        if self._client is not None:
+            await self._client.aclose(close_connection_pool=True)
+            self._client = None
+
 
 USERS = ("alice", "bob", "carol")
 CHAT = CHAT_NAMESPACE
@@ -51,10 +99,14 @@ class PresenceMachine(RuleBasedStateMachine):
     notifs: Bundle[Conn] = Bundle("notifs")
     gone: Bundle[Conn] = Bundle("gone")
 
+    backend = "memory"
+
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.domain: Domain = build_domain()
+        asyncio.set_event_loop(self.loop)
+        self.stores = Backend(self.backend)
+        self.domain: Domain = self.stores.build()
         self.live: dict[str, set[str]] = {ns: set() for ns in (CHAT, NOTIFS)}
         self.owner: dict[str, UserId] = {}
         self.expected_events: list[tuple[UserId, bool]] = []
@@ -65,7 +117,9 @@ class PresenceMachine(RuleBasedStateMachine):
         return self.loop.run_until_complete(awaitable)
 
     def teardown(self) -> None:
+        self.run(self.stores.close())
         self.loop.close()
+        asyncio.set_event_loop(None)
 
     def count(self, user_id: UserId, namespace: str) -> int:
         return sum(1 for sid in self.live[namespace] if self.owner[sid] == user_id)
@@ -212,9 +266,16 @@ class PresenceMachine(RuleBasedStateMachine):
         assert len(self.domain.events.events) == len(events)  # nothing else was published
 
 
-def test_presence_follows_live_chat_connections() -> None:
+class RedisPresenceMachine(PresenceMachine):
+    """The same machine on the Redis connection registry."""
+
+    backend = "redis"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_presence_follows_live_chat_connections(backend: str) -> None:
     run_state_machine_as_test(
-        PresenceMachine,
+        PresenceMachine if backend == "memory" else RedisPresenceMachine,
         settings=settings(max_examples=60, stateful_step_count=40, deadline=None),
     )
 
@@ -369,11 +430,19 @@ async def _run_ops(domain: Domain, room_id: str, operations: list[Op]) -> dict[s
     return model
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @PROPERTY_SETTINGS
 @given(operations=st.lists(ops, max_size=25))
-def test_history_is_gap_free_whatever_the_operations(operations: list[Op]) -> None:
+def test_history_is_gap_free_whatever_the_operations(backend: str, operations: list[Op]) -> None:
+    stores = Backend(backend)
+
     async def scenario() -> None:
-        domain = build_domain()
+        try:
+            await check(stores.build())
+        finally:
+            await stores.close()
+
+    async def check(domain: Domain) -> None:
         room_id = await _new_room(domain)
         model = await _run_ops(domain, room_id, operations)
         n = len(model)
@@ -405,11 +474,19 @@ def test_history_is_gap_free_whatever_the_operations(operations: list[Op]) -> No
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @PROPERTY_SETTINGS
 @given(batches=st.lists(st.lists(sends, min_size=1, max_size=5), min_size=1, max_size=8))
-def test_resending_never_duplicates(batches: list[list[Send]]) -> None:
+def test_resending_never_duplicates(backend: str, batches: list[list[Send]]) -> None:
+    stores = Backend(backend)
+
     async def scenario() -> None:
-        domain = build_domain()
+        try:
+            await check(stores.build())
+        finally:
+            await stores.close()
+
+    async def check(domain: Domain) -> None:
         room_id = await _new_room(domain)
         returned: dict[tuple[UserId, str], set[tuple[str, int]]] = {}
         first_texts: dict[tuple[UserId, str], set[str]] = {}
