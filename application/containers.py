@@ -7,6 +7,8 @@ real fakes (`container.active_users.override(...)`) before anything is built.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import redis.asyncio as aioredis
 import socketio
 from dependency_injector import containers, providers
@@ -20,6 +22,7 @@ from adapters.memory import (
     MemoryNotificationStore,
     MemoryRoomRepository,
 )
+from adapters.memory.snapshot_keeper import SnapshotKeeper
 from adapters.prometheus import PrometheusMetrics
 from adapters.prometheus.summary import MetricsSummary
 from adapters.ratelimit import LimitsRateLimiter
@@ -32,7 +35,7 @@ from adapters.redis.notifications import RedisNotificationStore
 from adapters.redis.rooms import RedisRoomRepository
 from adapters.socketio.broadcaster import SocketIOBroadcaster
 from adapters.socketio.chat import ChatNamespace
-from adapters.socketio.delivery import CountingManager
+from adapters.socketio.delivery import FastManager
 from adapters.socketio.notifications import NotificationsNamespace
 from adapters.socketio.slow_consumers import SlowConsumerGuard
 from adapters.system import SystemClock, TimeOrderedIds
@@ -73,15 +76,45 @@ def _redis_prefix(settings: Settings) -> str:
     return settings.redis_prefix
 
 
+def _snapshot_keeper(
+    settings: Settings,
+    rooms: object,
+    messages: object,
+    notifications: object,
+    clock: SystemClock,
+) -> SnapshotKeeper | None:
+    """The snapshot file of the memory stores, if `SWITCHBOARD_SNAPSHOT_PATH` is set (memory
+    store only: with Redis, or on the memory fallback of an unreachable Redis, it is None)."""
+    if settings.snapshot_path is None or settings.store != "memory" or settings.fallback_active:
+        return None
+    if not (
+        isinstance(rooms, MemoryRoomRepository)
+        and isinstance(messages, MemoryMessageStore)
+        and isinstance(notifications, MemoryNotificationStore)
+    ):
+        raise TypeError("snapshots need the memory stores (a store provider was overridden)")
+    return SnapshotKeeper(
+        Path(settings.snapshot_path),
+        settings.snapshot_interval_s,
+        rooms,
+        messages,
+        notifications,
+        clock.now,
+    )
+
+
 def _client_manager(settings: Settings, metrics: PrometheusMetrics) -> socketio.AsyncManager:
     def count(delivered: int) -> None:
         metrics.increment_messages("delivered", delivered)
 
     if settings.store == "redis" and settings.redis_url:
         return PromptRedisManager(
-            settings.redis_url, channel=settings.redis_prefix + "socketio", count_delivered=count
+            settings.redis_url,
+            channel=settings.redis_prefix + "socketio",
+            count_delivered=count,
+            fast=settings.fast_fanout,
         )
-    return CountingManager(count)
+    return FastManager(count, fast=settings.fast_fanout)
 
 
 def _socketio_server(settings: Settings, manager: socketio.AsyncManager) -> socketio.AsyncServer:
@@ -124,9 +157,9 @@ def _verifier(settings: Settings, clock: SystemClock) -> JwtTokenVerifier:
     )
 
 
-def _rate_limit_storage(settings: Settings) -> Storage:
+def _rate_limit_storage(settings: Settings, client: aioredis.Redis) -> Storage:
     if settings.store == "redis" and settings.redis_url:
-        return redis_storage(settings.redis_url, settings.redis_prefix)
+        return redis_storage(settings.redis_url, settings.redis_prefix, client.connection_pool)
     return memory_storage()
 
 
@@ -248,7 +281,12 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(_window_s, settings),
     )
     presence_service = providers.Singleton(
-        PresenceService, connection_manager, active_users, room_repository, event_publisher
+        PresenceService,
+        connection_manager,
+        active_users,
+        room_repository,
+        event_publisher,
+        providers.Callable(_window_s, settings),
     )
     room_service = providers.Singleton(
         ChatRoomService,
@@ -272,7 +310,7 @@ class Container(containers.DeclarativeContainer):
         notification_service,
     )
 
-    rate_limit_storage = providers.Singleton(_rate_limit_storage, settings)
+    rate_limit_storage = providers.Singleton(_rate_limit_storage, settings, redis_client)
     rate_limiter = providers.Singleton(_rate_limiter, settings, rate_limit_storage)
     handshake_guard = providers.Singleton(
         _handshake_guard, settings, rate_limiter, connection_manager, metrics
@@ -315,4 +353,7 @@ class Container(containers.DeclarativeContainer):
         presence_service,
         metrics,
         providers.Callable(_heartbeat_s, settings),
+    )
+    snapshot_keeper = providers.Singleton(
+        _snapshot_keeper, settings, room_repository, message_store, notification_store, clock
     )

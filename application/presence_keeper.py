@@ -10,6 +10,7 @@ the loops.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from application.logging import get_logger
 from domain.ports import MetricsCollector
@@ -18,6 +19,7 @@ from domain.services import ConnectionManager, PresenceService
 log = get_logger("switchboard.presence")
 
 SWEEP_SLACK_S = 0.05
+SWEEP_HOLD_MARGIN = 0.5  # of a heartbeat period
 
 
 class PresenceKeeper:
@@ -35,6 +37,8 @@ class PresenceKeeper:
         self._metrics = metrics
         self._heartbeat_s = heartbeat_s
         self._tasks: list[asyncio.Task[None]] = []
+        self._store_down = False
+        self._sweep_after = 0.0  # monotonic time before which the sweeper holds off
 
     def start(self) -> None:
         """Start both loops on the running event loop."""
@@ -58,7 +62,17 @@ class PresenceKeeper:
         """One heartbeat: renew, announce re-registrations, refresh the online gauge."""
         for change in await self._connections.heartbeat():
             await self._presence.announce_reasserted(change)
+        if self._store_down:
+            # the store is back; every instance's live connections look expired until that
+            # instance beats again: hold the sweeper off for one more period (+ margin)
+            self._store_down = False
+            self._sweep_after = time.monotonic() + self._heartbeat_s * (1 + SWEEP_HOLD_MARGIN)
+            log.info("store_back_sweeper_held", for_s=self._heartbeat_s * (1 + SWEEP_HOLD_MARGIN))
         self._metrics.set_online_users(await self._connections.online_count())
+
+    def sweeping_allowed(self) -> bool:
+        """False while the store is down and for one heartbeat after it came back."""
+        return not self._store_down and time.monotonic() >= self._sweep_after
 
     async def sweep(self) -> int:
         """One sweep: remove expired connections and announce the leaves; returns how many."""
@@ -76,6 +90,7 @@ class PresenceKeeper:
                 await self.beat()
             except Exception as exc:
                 _reraise_if_cancelled()
+                self._store_down = True
                 log.warning("heartbeat_failed", error=type(exc).__name__)
 
     async def _sweep_loop(self) -> None:
@@ -84,6 +99,7 @@ class PresenceKeeper:
                 delay = await self._connections.next_expiry_in()
             except Exception as exc:
                 _reraise_if_cancelled()
+                self._store_down = True
                 log.warning("sweep_failed", error=type(exc).__name__)
                 delay = None
             wait = (
@@ -92,10 +108,13 @@ class PresenceKeeper:
                 else min(delay + SWEEP_SLACK_S, self._heartbeat_s)
             )
             await asyncio.sleep(wait)
+            if not self.sweeping_allowed():
+                continue
             try:
                 await self.sweep()
             except Exception as exc:
                 _reraise_if_cancelled()
+                self._store_down = True
                 log.warning("sweep_failed", error=type(exc).__name__)
 
 

@@ -89,6 +89,9 @@ async def check_store(settings: Settings) -> Settings:
     )
 
 
+DRAIN_FLUSH_S = 0.1
+
+
 async def _drain(app: web.Application) -> None:
     """SIGTERM: close every client ourselves (each runs its disconnect handler, so this
     instance's connections leave presence at once) instead of letting aiohttp wait for
@@ -96,8 +99,16 @@ async def _drain(app: web.Application) -> None:
     container = app[CONTAINER]
     sio = container.sio()
     await container.presence_keeper().stop()
+    requests = [sio.environ.get(eio_sid, {}).get("aiohttp.request") for eio_sid in sio.eio.sockets]
     if sio.eio.sockets:
         await sio.eio.disconnect()
+        # every client now has engine.io's CLOSE; a WebSocket handler would still wait for the
+        # client to close its side, so after a moment to flush, close the connections ourselves
+        await asyncio.sleep(DRAIN_FLUSH_S)
+        for request in requests:
+            transport = request.transport if isinstance(request, web.BaseRequest) else None
+            if transport is not None and not transport.is_closing():
+                transport.close()
     manager = container.connection_manager()
     for connection in manager.local_connections():
         with contextlib.suppress(Exception):
@@ -118,6 +129,11 @@ async def _sample_metrics(container: Container) -> None:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     container = app[CONTAINER]
     settings = container.settings()
+    snapshots = container.snapshot_keeper()
+    if snapshots is not None:
+        await snapshots.load()  # a file that cannot be used stops the start (SnapshotError)
+    elif settings.snapshot_path is not None:
+        log.warning("snapshot_path_ignored", reason="snapshots are for the memory store only")
     log.info(
         "started",
         instance_id=settings.instance_id,
@@ -133,12 +149,16 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     sampler = asyncio.get_running_loop().create_task(
         _sample_metrics(container), name="metrics-sampler"
     )
+    if snapshots is not None:
+        snapshots.start()
     yield
     sampler.cancel()
     await slow_consumers.stop()
     await keeper.stop()
     await container.event_publisher().coalescer.flush_all()
     await container.sio().shutdown()
+    if snapshots is not None:
+        await snapshots.stop()  # the last save, after every client is gone
     if settings.store == "redis":
         await container.redis_client().aclose(close_connection_pool=True)
     log.info("stopped", instance_id=settings.instance_id)

@@ -46,6 +46,8 @@ class Settings:
     redis_prefix: str = "switchboard:"
     redis_pool_size: int = 200
     fallback_active: bool = False
+    snapshot_path: str | None = None
+    snapshot_interval_s: float = 60.0
     rate_message_send: str = "40 per 2 seconds"
     rate_commands: str = "50 per second"
     rate_handshakes_per_ip: str = "20 per second"
@@ -53,6 +55,7 @@ class Settings:
     trust_forwarded_for: bool = False
     metrics_require_key: bool = False
     slow_consumer_max_queued: int = 1000
+    fast_fanout: bool = True
     admin_ui_username: str | None = None
     admin_ui_password: str | None = None
 
@@ -142,6 +145,8 @@ class Settings:
             redis_pool_size=reader.integer(
                 "SWITCHBOARD_REDIS_POOL_SIZE", 200, minimum=1, maximum=10_000
             ),
+            snapshot_path=reader.text("SWITCHBOARD_SNAPSHOT_PATH"),
+            snapshot_interval_s=reader.number("SWITCHBOARD_SNAPSHOT_INTERVAL_S", 60.0, minimum=0.1),
             rate_message_send=reader.rate("SWITCHBOARD_RATE_MESSAGE_SEND", "40 per 2 seconds"),
             rate_commands=reader.rate("SWITCHBOARD_RATE_COMMANDS", "50 per second"),
             rate_handshakes_per_ip=reader.rate(
@@ -155,6 +160,7 @@ class Settings:
             slow_consumer_max_queued=reader.integer(
                 "SWITCHBOARD_SLOW_CONSUMER_MAX_QUEUED", 1000, minimum=10, maximum=1_000_000
             ),
+            fast_fanout=not reader.flag("SWITCHBOARD_SLOW_FANOUT"),
             admin_ui_username=admin_user,
             admin_ui_password=admin_password,
         )

@@ -86,6 +86,11 @@ class ActiveUsersStore(Protocol):
         """Users with at least one live connection on the namespace."""
         ...
 
+    async def online_among(self, user_ids: Sequence[UserId], namespace: str) -> list[UserId]:
+        """Those of these users who are online on the namespace, in the order given
+        (one cheap query however many are asked: a room's online members)."""
+        ...
+
     async def online_count(self, namespace: str) -> int:
         """How many users have at least one live connection on the namespace."""
         ...

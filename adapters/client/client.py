@@ -292,6 +292,9 @@ class SwitchboardClient:
                     raise NetworkError(CLOSED, "the client was closed") from None
                 continue
             break
+        if self._now() is not State.CONNECTING:  # closed while the last attempt finished
+            await self._drop_transport()
+            raise NetworkError(CLOSED, "the client was closed")
         self._metrics = attrs.evolve(self._metrics, time_to_connect_s=self._clock() - started)
         self._machine.to(State.CONNECTED)
         self._kick_drain()

@@ -80,6 +80,7 @@ class SocketIOTransport:
         self._refusals: dict[str, SwitchboardError] = {}
         self._live = False
         self._closing = False
+        self._cleanup: asyncio.Task[None] | None = None
 
     async def connect(
         self, url: str, token: str, namespaces: Sequence[str], timeout_s: float
@@ -140,7 +141,7 @@ class SocketIOTransport:
         self._listener.on_disconnect(reason)
         sio = self._sio
         if sio is not None:  # one namespace may still be up: close it all
-            asyncio.get_running_loop().create_task(self._abandon(sio))
+            self._cleanup = asyncio.get_running_loop().create_task(self._abandon(sio))
 
     def _fail_pending(self, error: NetworkError) -> None:
         for future in list(self._pending):

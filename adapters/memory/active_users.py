@@ -96,6 +96,10 @@ class MemoryActiveUsersStore:
         """Users with at least one live connection on the namespace."""
         return sorted(u for (u, ns), sids in self._by_user.items() if ns == namespace and sids)
 
+    async def online_among(self, user_ids: Sequence[UserId], namespace: str) -> list[UserId]:
+        """Those of these users who are online, in the order given."""
+        return [u for u in user_ids if self._by_user.get((u, namespace))]
+
     async def online_count(self, namespace: str) -> int:
         """How many users are online on the namespace."""
         return sum(1 for (_, ns), sids in self._by_user.items() if ns == namespace and sids)

@@ -18,7 +18,6 @@ from domain.model import (
     UserId,
 )
 
-
 IdempotencyKey = tuple[RoomId, UserId, str]
 """`(room_id, author_id, client_msg_id)`: what makes a send idempotent."""
 

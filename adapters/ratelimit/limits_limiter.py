@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Mapping
 
+import redis.asyncio as aioredis
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -25,10 +26,16 @@ def memory_storage() -> Storage:
     return MemoryStorage()
 
 
-def redis_storage(redis_url: str, prefix: str) -> Storage:
-    """Redis storage through redis-py, under our key prefix."""
+def redis_storage(redis_url: str, prefix: str, pool: aioredis.ConnectionPool) -> Storage:
+    """Redis storage through redis-py on our (blocking, sized) connection pool, under our
+    key prefix: the library's own default pool refuses connections under a storm."""
     uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-    return RedisStorage(uri, implementation="redispy", key_prefix=prefix + "limits")
+    return RedisStorage(
+        uri,
+        implementation="redispy",
+        key_prefix=prefix + "limits",
+        connection_pool=pool,  # type: ignore[arg-type]  # the library types options narrowly
+    )
 
 
 class LimitsRateLimiter:

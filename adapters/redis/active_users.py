@@ -259,6 +259,14 @@ class RedisActiveUsersStore:
         return sorted(_text(m) for m in members)
 
     @translate_errors
+    async def online_among(self, user_ids: Sequence[UserId], namespace: str) -> list[UserId]:
+        """Those of these users in the online index, in the order given (one SMISMEMBER)."""
+        if not user_ids:
+            return []
+        flags = await self._redis.smismember(self._online(namespace), list(user_ids))
+        return [user for user, flag in zip(user_ids, flags, strict=True) if flag]
+
+    @translate_errors
     async def online_count(self, namespace: str) -> int:
         """How many users are online on the namespace."""
         return int(await self._redis.scard(self._online(namespace)))

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import socketio
 
-from adapters.socketio.delivery import COUNTED_EVENT, Count, local_recipients
+from adapters.socketio.delivery import COUNTED_EVENT, Count, fast_local_emit, local_recipients
 from application.logging import get_logger
 
 log = get_logger("switchboard.fanout")
@@ -29,24 +29,37 @@ class PromptRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # u
         channel: str,
         max_backoff_s: float = 1.0,
         count_delivered: Count | None = None,
+        fast: bool = True,
     ) -> None:
         super().__init__(url, channel=channel)
+        self.fast = fast
         self.max_backoff_s = max_backoff_s
         self.resubscriptions = 0
         self._count = count_delivered
 
     async def _handle_emit(self, message: dict[str, object]) -> None:
-        """Deliver to local sockets (for this instance's emits and other instances')."""
-        await super()._handle_emit(message)
-        if self._count is not None and message.get("event") == COUNTED_EVENT:
-            self._count(
-                local_recipients(
-                    self,
-                    str(message.get("namespace") or "/"),
-                    message.get("room"),
-                    message.get("skip_sid"),
-                )
-            )
+        """Deliver to local sockets (this instance's emits and other instances'): the fast
+        path when no ack is asked, python-socketio's otherwise."""
+        event = message.get("event")
+        namespace = str(message.get("namespace") or "/")
+        room, skip = message.get("room"), message.get("skip_sid")
+        delivered = -1
+        if (
+            self.fast
+            and isinstance(event, str)
+            and message.get("callback") is None
+            and not message.get("binary")
+            and room is not None
+        ):
+            data = message.get("data")
+            if isinstance(data, list):
+                data = data[0] if len(data) == 1 else tuple(data)
+            delivered = fast_local_emit(self, event, data, namespace, room, skip)
+        if delivered < 0:
+            await super()._handle_emit(message)
+            delivered = local_recipients(self, namespace, room, skip)
+        if self._count is not None and event == COUNTED_EVENT:
+            self._count(delivered)
 
     async def _redis_listen_with_retries(self) -> AsyncIterator[object]:
         delay = 0.1

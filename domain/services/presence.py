@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 
 from domain.events import PresenceChanged
 from domain.model import CHAT_NAMESPACE, ConnectionChange, PresenceEntry, RoomId, Sid, UserId
 from domain.ports import ActiveUsersStore, EventPublisher, RoomRepository
 from domain.services.connections import ConnectionManager
+
+_OnlineMembers = tuple[list[PresenceEntry], int]
 
 
 class PresenceService:
@@ -19,11 +23,14 @@ class PresenceService:
         store: ActiveUsersStore,
         rooms: RoomRepository,
         events: EventPublisher,
+        online_cache_s: float = 0.0,
     ) -> None:
         self._connections = connections
         self._store = store
         self._rooms = rooms
         self._events = events
+        self._online_cache_s = online_cache_s
+        self._online_cache: dict[RoomId, tuple[float, asyncio.Future[_OnlineMembers]]] = {}
 
     async def connect(self, user_id: UserId, sid: Sid) -> ConnectionChange:
         """Register a chat connection; announces the user online if it is their first."""
@@ -57,10 +64,35 @@ class PresenceService:
     async def online_members(
         self, room_id: RoomId, limit: int = 100
     ) -> tuple[list[PresenceEntry], int]:
-        """Presence entries of the room's online members (at most `limit`) and their count."""
+        """Presence entries of the room's online members (at most `limit`) and their count.
+
+        With `online_cache_s`, one lookup per room serves every join within that time (a
+        join storm into a big room costs one lookup per window, not one per join); the list
+        is then at most that old, like the coalesced `presence:diff` that corrects it."""
+        if self._online_cache_s <= 0:
+            return await self._online_members(room_id, limit)
+        now = time.monotonic()
+        cached = self._online_cache.get(room_id)
+        if cached is None or cached[0] <= now or cached[1].cancelled():
+            future: asyncio.Future[_OnlineMembers] = asyncio.get_running_loop().create_future()
+            self._online_cache[room_id] = (now + self._online_cache_s, future)
+            if len(self._online_cache) > 10_000:
+                self._online_cache = {k: v for k, v in self._online_cache.items() if v[0] > now}
+            try:
+                future.set_result(await self._online_members(room_id, limit))
+            except BaseException as exc:
+                self._online_cache.pop(room_id, None)
+                future.set_exception(exc)
+                future.exception()  # retrieved: waiters re-raise it, nobody else must
+                raise
+            return future.result()
+        return await asyncio.shield(cached[1])
+
+    async def _online_members(self, room_id: RoomId, limit: int) -> _OnlineMembers:
         members = await self._rooms.members(room_id)
-        entries = [e for e in await self._store.presence(members, CHAT_NAMESPACE) if e.online]
-        return entries[:limit], len(entries)
+        online = await self._store.online_among(members, CHAT_NAMESPACE)
+        entries = await self._store.presence(online[:limit], CHAT_NAMESPACE)
+        return [e for e in entries if e.online], len(online)
 
     async def _announce(self, user_id: UserId, *, online: bool) -> None:
         room_ids = tuple(await self._rooms.rooms_of(user_id))

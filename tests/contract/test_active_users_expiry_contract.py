@@ -91,3 +91,14 @@ async def test_removed_connection_is_not_swept_later(active_users: ActiveUsersSt
     await active_users.remove_connection("s1", at(1))
     assert await active_users.next_expiry() is None
     assert await active_users.sweep_expired(at(6)) == []
+
+
+async def test_online_among_keeps_the_order_asked(active_users: ActiveUsersStore) -> None:
+    await active_users.add_connection(conn("s1", "carol"))
+    await active_users.add_connection(conn("s2", "alice"))
+    await active_users.add_connection(conn("n1", "bob", namespace="/notifications"))
+    asked = ["alice", "bob", "carol", "dave", "alice"]
+    assert await active_users.online_among(asked, CHAT_NAMESPACE) == ["alice", "carol", "alice"]
+    assert await active_users.online_among([], CHAT_NAMESPACE) == []
+    await active_users.remove_connection("s2", at(1))
+    assert await active_users.online_among(asked, CHAT_NAMESPACE) == ["carol"]

@@ -81,7 +81,8 @@ ui.login.addEventListener("submit", async (event) => {
     const ready = current === "connected";
     for (const control of [ui.newRoomName, ui.createRoom, ui.bell]) control.disabled = !ready;
     ui.text.disabled = ui.send.disabled = !(ready && app.current);
-    if (error) status(`${current}: ${error.code} ${error.message}`);
+    if (error) status(`${current}: ${error.message}`);
+    else if (ready) status(`connected as ${userId}`);
   });
   client.on("message", onMessage);
   client.on("message:updated", onMessage);
@@ -119,7 +120,6 @@ ui.login.addEventListener("submit", async (event) => {
   });
   try {
     await client.connect();
-    status(`connected as ${userId}`);
     await refreshRooms();
   } catch (err) {
     fail(err);
