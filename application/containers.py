@@ -8,6 +8,7 @@ real fakes (`container.active_users.override(...)`) before anything is built.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import redis.asyncio as aioredis
 import socketio
@@ -62,6 +63,14 @@ from domain.services import (
     NotificationService,
     PresenceService,
 )
+
+
+class AdminUi(Protocol):
+    """What we use of python-socketio's instrumented server (the Admin UI)."""
+
+    async def shutdown(self) -> None: ...
+
+    def uninstrument(self) -> None: ...
 
 
 def _store_kind(settings: Settings) -> str:
@@ -120,7 +129,7 @@ def _client_manager(settings: Settings, metrics: PrometheusMetrics) -> socketio.
 def _socketio_server(settings: Settings, manager: socketio.AsyncManager) -> socketio.AsyncServer:
     admin_ui = settings.admin_ui_username is not None and settings.admin_ui_password is not None
     namespaces = [CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE] + (["/admin"] if admin_ui else [])
-    sio = socketio.AsyncServer(
+    return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
         # None = same origin only (python-socketio's default); [] would switch CORS off
@@ -132,13 +141,17 @@ def _socketio_server(settings: Settings, manager: socketio.AsyncManager) -> sock
         ping_interval=25,
         ping_timeout=20,
     )
-    if admin_ui:
-        # production mode: the development mode emits once per recipient of every broadcast
-        sio.instrument(
-            auth={"username": settings.admin_ui_username, "password": settings.admin_ui_password},
-            mode="production",
-        )
-    return sio
+
+
+def _admin_ui(settings: Settings, sio: socketio.AsyncServer) -> AdminUi | None:
+    if settings.admin_ui_username is None or settings.admin_ui_password is None:
+        return None
+    # production mode: the development mode emits once per recipient of every broadcast
+    admin: AdminUi = sio.instrument(
+        auth={"username": settings.admin_ui_username, "password": settings.admin_ui_password},
+        mode="production",
+    )
+    return admin
 
 
 def _slow_consumer_guard(
@@ -263,6 +276,7 @@ class Container(containers.DeclarativeContainer):
 
     client_manager = providers.Singleton(_client_manager, settings, metrics)
     sio = providers.Singleton(_socketio_server, settings, client_manager)
+    admin_ui = providers.Singleton(_admin_ui, settings, sio)
     token_verifier = providers.Singleton(_verifier, settings, clock)
 
     connection_manager = providers.Singleton(

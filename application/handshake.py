@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from multidict import MultiMapping
 
 from domain.errors import AuthRefused, TooManyConnections
 from domain.ports import MetricsCollector, RateLimiter
@@ -30,11 +30,12 @@ class HandshakeGuard:
         self._max = max_connections_per_user
         self._trust_forwarded_for = trust_forwarded_for
 
-    def client_ip(self, peer: str | None, headers: Mapping[str, str]) -> str:
+    def client_ip(self, peer: str | None, headers: MultiMapping[str]) -> str:
         """The client's address: the peer, or the last X-Forwarded-For hop (added by our
-        proxy) when that header is trusted."""
+        proxy) when that header is trusted. Several header lines are one list (RFC 9110),
+        so a line the client sent itself never wins over the one our proxy appended."""
         if self._trust_forwarded_for:
-            forwarded = headers.get("X-Forwarded-For", "")
+            forwarded = ",".join(headers.getall("X-Forwarded-For", []))
             hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
             if hops:
                 return hops[-1]

@@ -15,6 +15,7 @@ from adapters.http.health import dev_token_handler, healthz, readyz_handler
 from adapters.http.metrics import add_metrics_routes
 from adapters.memory.probe import MemoryProbe
 from adapters.redis.probe import RedisProbe, redis_answers
+from adapters.socketio.closing import close_all
 from adapters.web import mount_demo
 from application.containers import Container
 from application.logging import get_logger
@@ -38,6 +39,7 @@ def create_app(settings: Settings, container: Container | None = None) -> web.Ap
     app[CONTAINER] = container
     sio = container.sio()
     sio.attach(app)
+    container.admin_ui()  # instruments the server when the Admin UI is configured
     sio.register_namespace(container.chat_namespace())
     sio.register_namespace(container.notifications_namespace())
     http_api = HttpApi(container.server_api(), settings.api_key)
@@ -99,16 +101,10 @@ async def _drain(app: web.Application) -> None:
     container = app[CONTAINER]
     sio = container.sio()
     await container.presence_keeper().stop()
-    requests = [sio.environ.get(eio_sid, {}).get("aiohttp.request") for eio_sid in sio.eio.sockets]
-    if sio.eio.sockets:
-        await sio.eio.disconnect()
-        # every client now has engine.io's CLOSE; a WebSocket handler would still wait for the
-        # client to close its side, so after a moment to flush, close the connections ourselves
-        await asyncio.sleep(DRAIN_FLUSH_S)
-        for request in requests:
-            transport = request.transport if isinstance(request, web.BaseRequest) else None
-            if transport is not None and not transport.is_closing():
-                transport.close()
+    # every client gets engine.io's CLOSE (its disconnect handlers run), then, after a moment
+    # to flush, we close the connections ourselves: neither WebSockets nor idle long-polls
+    # keep the process waiting on their clients
+    await close_all(sio, "server shutting down", flush_s=DRAIN_FLUSH_S)
     manager = container.connection_manager()
     for connection in manager.local_connections():
         with contextlib.suppress(Exception):
@@ -156,6 +152,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await slow_consumers.stop()
     await keeper.stop()
     await container.event_publisher().coalescer.flush_all()
+    admin = container.admin_ui()
+    if admin is not None:
+        await admin.shutdown()
+        admin.uninstrument()
     await container.sio().shutdown()
     if snapshots is not None:
         await snapshots.stop()  # the last save, after every client is gone

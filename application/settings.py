@@ -204,11 +204,14 @@ class _Reader:
     def rate(self, name: str, default: str) -> str:
         raw = self.text(name) or default
         try:
-            limits.parse(raw)
+            parsed = limits.parse_many(raw)
         except ValueError:
+            parsed = []
+        if len(parsed) != 1 or parsed[0].amount < 1:
             raise SettingsError(
-                f"{name} must be a rate like '20 per second' or '40 per 2 seconds' (got {raw!r})"
-            ) from None
+                f"{name} must be one rate like '20 per second' or '40 per 2 seconds', "
+                f"at least 1 (got {raw!r})"
+            )
         return raw
 
     def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:

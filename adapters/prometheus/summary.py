@@ -101,7 +101,8 @@ class MetricsSummary:
         now, facts = _read(self._registry, self._clock())
         base = self._ring[0] if self._ring else None
         elapsed = 0.0 if base is None else now.at - base.at
-        rate = (now.commands - base.commands) / elapsed if base and elapsed > 0 else 0.0
+        # at least one second: just after a start the window is milliseconds long
+        rate = (now.commands - base.commands) / max(elapsed, 1.0) if base else 0.0
         latency: dict[str, JsonValue] = {}
         for key, cumulative in sorted(now.buckets.items()):
             previous = base.buckets.get(key, {}) if base and elapsed > 0 else {}

@@ -75,8 +75,10 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped l
             if self.guard is not None:
                 await self.guard.admit_user(identity.user_id, self.namespace)
         except DomainError as exc:
+            self.metrics.record_error(exc.code)
             raise refuse(exc.code, exc.message) from None
         except Exception:
+            self.metrics.record_error("internal")
             log.exception("auth_crashed", namespace=self.namespace)
             raise refuse("internal", "authentication failed on the server") from None
         try:

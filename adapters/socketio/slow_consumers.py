@@ -3,8 +3,8 @@
 python-engineio keeps an unbounded send queue per socket, so a client that stops reading
 (a stalled mobile, a debugger at a breakpoint) makes the server's memory grow with every
 broadcast. Every `interval_s` this guard looks at each socket's queue and closes those
-holding more than `max_queued` packets; their disconnect handlers then run as for any
-closed connection (presence, registry).
+holding more than `max_queued` packets at two checks in a row; their disconnect handlers
+then run as for any closed connection (presence, registry).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import asyncio
 
 import socketio
 
+from adapters.socketio.closing import close_connection
 from application.logging import get_logger
 from domain.ports import MetricsCollector
 
@@ -37,19 +38,28 @@ class SlowConsumerGuard:
         self._max_queued = max_queued
         self._interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
+        self._over: set[str] = set()  # over the bound at the previous check
 
     async def check(self) -> int:
-        """Close every socket over the bound now; returns how many were closed."""
+        """Close every socket over the bound at this check and the previous one (a healthy
+        client that gets one burst larger than the bound catches up and is spared);
+        returns how many were closed."""
         closed = 0
+        over_now: set[str] = set()
         for eio_sid, socket in list(self._sio.eio.sockets.items()):
             queue = getattr(socket, "queue", None)
             if not isinstance(queue, asyncio.Queue) or socket.closed:
                 continue
-            if queue.qsize() > self._max_queued:
+            if queue.qsize() <= self._max_queued:
+                continue
+            over_now.add(eio_sid)
+            if eio_sid in self._over:
                 log.warning("slow_consumer_disconnected", eio_sid=eio_sid, queued=queue.qsize())
                 self._metrics.record_slow_consumer_disconnect()
-                await socket.close(wait=False, abort=True, reason=REASON)
+                await close_connection(self._sio, eio_sid, REASON, abort=True)
+                over_now.discard(eio_sid)
                 closed += 1
+        self._over = over_now
         return closed
 
     def start(self) -> None:
