@@ -57,6 +57,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _event_loop(settings: Settings) -> asyncio.AbstractEventLoop | None:
+    """uvloop when installed (auto) or asked for; None: asyncio's default loop."""
+    if settings.event_loop == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if settings.event_loop == "uvloop":
+            raise SettingsError(
+                "SWITCHBOARD_EVENT_LOOP=uvloop but uvloop is not installed"
+            ) from None
+        return None
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and of `python -m application`."""
     args = _parser().parse_args(argv)
@@ -95,12 +111,14 @@ def serve(*, dev: bool, host: str | None, port: int | None) -> int:
         )
     try:
         app = create_app(settings)
+        loop = _event_loop(settings)
     except (ValueError, SettingsError) as exc:  # e.g. a PEM key that does not load
         print(f"switchboard: configuration error: {exc}", file=sys.stderr)
         return 2
     try:
         web.run_app(
             app,
+            loop=loop,
             host=settings.host,
             port=settings.port,
             print=None,

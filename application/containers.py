@@ -37,6 +37,7 @@ from adapters.redis.rooms import RedisRoomRepository
 from adapters.socketio.broadcaster import SocketIOBroadcaster
 from adapters.socketio.chat import ChatNamespace
 from adapters.socketio.delivery import FastManager
+from adapters.socketio.fastjson import OrjsonShim, load_orjson
 from adapters.socketio.notifications import NotificationsNamespace
 from adapters.socketio.slow_consumers import SlowConsumerGuard
 from adapters.system import SystemClock, TimeOrderedIds
@@ -54,7 +55,7 @@ from application.pipeline import (
 )
 from application.presence_keeper import PresenceKeeper
 from application.publisher import WireEventPublisher
-from application.settings import Settings
+from application.settings import Settings, SettingsError
 from domain.model import CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE
 from domain.services import (
     ChatMessageService,
@@ -126,10 +127,25 @@ def _client_manager(settings: Settings, metrics: PrometheusMetrics) -> socketio.
     return FastManager(count, fast=settings.fast_fanout)
 
 
+def _json_module(settings: Settings) -> OrjsonShim | None:
+    """orjson for Socket.IO packets when installed (auto) or asked for; None: the stdlib."""
+    if settings.json_library == "stdlib":
+        return None
+    orjson = load_orjson()
+    if orjson is None:
+        if settings.json_library == "orjson":
+            raise SettingsError("SWITCHBOARD_JSON=orjson but orjson is not installed")
+        return None
+    return OrjsonShim(orjson)
+
+
 def _socketio_server(settings: Settings, manager: socketio.AsyncManager) -> socketio.AsyncServer:
     admin_ui = settings.admin_ui_username is not None and settings.admin_ui_password is not None
     namespaces = [CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE] + (["/admin"] if admin_ui else [])
+    json_module = _json_module(settings)
+    extra = {} if json_module is None else {"json": json_module}
     return socketio.AsyncServer(
+        **extra,
         async_mode="aiohttp",
         client_manager=manager,
         # None = same origin only (python-socketio's default); [] would switch CORS off

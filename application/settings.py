@@ -14,6 +14,18 @@ import limits
 StoreKind = Literal["memory", "redis"]
 
 
+JSON_CHOICES = ("auto", "orjson", "stdlib")
+LOOP_CHOICES = ("auto", "uvloop", "asyncio")
+
+
+def _json_library(value: str) -> Literal["auto", "orjson", "stdlib"]:
+    return "orjson" if value == "orjson" else "stdlib" if value == "stdlib" else "auto"
+
+
+def _event_loop(value: str) -> Literal["auto", "uvloop", "asyncio"]:
+    return "uvloop" if value == "uvloop" else "asyncio" if value == "asyncio" else "auto"
+
+
 class SettingsError(Exception):
     """The configuration is missing or wrong; the message says what to set."""
 
@@ -56,6 +68,8 @@ class Settings:
     metrics_require_key: bool = False
     slow_consumer_max_queued: int = 1000
     fast_fanout: bool = True
+    json_library: Literal["auto", "orjson", "stdlib"] = "auto"
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     admin_ui_username: str | None = None
     admin_ui_password: str | None = None
 
@@ -161,6 +175,8 @@ class Settings:
                 "SWITCHBOARD_SLOW_CONSUMER_MAX_QUEUED", 1000, minimum=10, maximum=1_000_000
             ),
             fast_fanout=not reader.flag("SWITCHBOARD_SLOW_FANOUT"),
+            json_library=_json_library(reader.choice("SWITCHBOARD_JSON", JSON_CHOICES, "auto")),
+            event_loop=_event_loop(reader.choice("SWITCHBOARD_EVENT_LOOP", LOOP_CHOICES, "auto")),
             admin_ui_username=admin_user,
             admin_ui_password=admin_password,
         )
