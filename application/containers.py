@@ -36,7 +36,7 @@ from adapters.redis.notifications import RedisNotificationStore
 from adapters.redis.rooms import RedisRoomRepository
 from adapters.socketio.broadcaster import SocketIOBroadcaster
 from adapters.socketio.chat import ChatNamespace
-from adapters.socketio.delivery import FastManager
+from adapters.socketio.delivery import FastManager, install_direct_websocket
 from adapters.socketio.fastjson import OrjsonShim, load_orjson
 from adapters.socketio.notifications import NotificationsNamespace
 from adapters.socketio.slow_consumers import SlowConsumerGuard
@@ -144,7 +144,7 @@ def _socketio_server(settings: Settings, manager: socketio.AsyncManager) -> sock
     namespaces = [CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE] + (["/admin"] if admin_ui else [])
     json_module = _json_module(settings)
     extra = {} if json_module is None else {"json": json_module}
-    return socketio.AsyncServer(
+    sio = socketio.AsyncServer(
         **extra,
         async_mode="aiohttp",
         client_manager=manager,
@@ -157,6 +157,8 @@ def _socketio_server(settings: Settings, manager: socketio.AsyncManager) -> sock
         ping_interval=25,
         ping_timeout=20,
     )
+    install_direct_websocket(sio, compress=settings.websocket_compression)
+    return sio
 
 
 def _admin_ui(settings: Settings, sio: socketio.AsyncServer) -> AdminUi | None:

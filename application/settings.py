@@ -68,6 +68,7 @@ class Settings:
     metrics_require_key: bool = False
     slow_consumer_max_queued: int = 1000
     fast_fanout: bool = True
+    websocket_compression: bool = False
     json_library: Literal["auto", "orjson", "stdlib"] = "auto"
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     admin_ui_username: str | None = None
@@ -175,6 +176,7 @@ class Settings:
                 "SWITCHBOARD_SLOW_CONSUMER_MAX_QUEUED", 1000, minimum=10, maximum=1_000_000
             ),
             fast_fanout=not reader.flag("SWITCHBOARD_SLOW_FANOUT"),
+            websocket_compression=reader.flag("SWITCHBOARD_WS_COMPRESSION"),
             json_library=_json_library(reader.choice("SWITCHBOARD_JSON", JSON_CHOICES, "auto")),
             event_loop=_event_loop(reader.choice("SWITCHBOARD_EVENT_LOOP", LOOP_CHOICES, "auto")),
             admin_ui_username=admin_user,

@@ -13,10 +13,13 @@ cluster's deliveries.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection
 
 import socketio
+from aiohttp import web
 from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as aiohttp_driver
 from socketio import packet as sio_packet
 
 COUNTED_EVENT = "message:new"
@@ -69,6 +72,7 @@ def fast_local_emit(
     if len(parts) != 1:  # binary attachments: rare, leave them to python-socketio's path
         return -1
     packet = PreEncodedPacket(parts[0])
+    frame: bytes | None = None
     skipped = _skipped(skip_sid)
     sockets = manager.server.eio.sockets
     delivered = 0
@@ -78,9 +82,98 @@ def fast_local_emit(
         socket = sockets.get(eio_sid)
         if socket is None or socket.closed:
             continue
-        socket.queue.put_nowait(packet)
+        transport = _idle_websocket(socket)
+        if transport is None:
+            socket.queue.put_nowait(packet)
+            STATS.queued += 1
+        else:
+            if frame is None:
+                frame = websocket_text_frame(packet.encode())
+            transport.write(frame)
+            STATS.direct += 1
         delivered += 1
     return delivered
+
+
+class DeliveryStats:
+    """How broadcasts reached sockets in this process: written directly or queued."""
+
+    def __init__(self) -> None:
+        self.direct = 0
+        self.queued = 0
+
+
+STATS = DeliveryStats()
+
+
+DIRECT_MAX_BUFFERED = 256 * 1024
+"""Past this many unsent bytes a socket goes back to its queue (and the slow-consumer
+guard's watch)."""
+
+
+def _idle_websocket(socket: object) -> asyncio.WriteTransport | None:
+    """The transport of a WebSocket connection whose engine.io writer is idle (its queue is
+    empty and it waits on it), so a frame written now keeps its order; else None."""
+    transport = getattr(socket, "switchboard_transport", None)
+    queue = getattr(socket, "queue", None)
+    if (
+        not isinstance(transport, asyncio.WriteTransport)
+        or not isinstance(queue, asyncio.Queue)
+        or getattr(socket, "upgrading", True)
+        or not queue.empty()
+        or not getattr(queue, "_getters", None)  # no writer waiting: it holds a batch
+        or transport.is_closing()
+        or transport.get_write_buffer_size() > DIRECT_MAX_BUFFERED
+    ):
+        return None
+    return transport
+
+
+def websocket_text_frame(text: str | bytes) -> bytes:
+    """One unmasked, uncompressed, final WebSocket text frame (server to client)."""
+    payload = text.encode() if isinstance(text, str) else text
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 65536:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
+
+
+class DirectWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]  # untyped library
+    """engine.io's aiohttp WebSocket, remembering its transport on the engine.io socket (so
+    broadcasts can write one pre-built frame per recipient) and with compression a choice
+    (off by default: deflating every small frame costs more CPU than it saves)."""
+
+    compress = False
+
+    async def __call__(self, environ: dict[str, object]) -> web.WebSocketResponse:
+        """Serve one WebSocket connection."""
+        request = environ["aiohttp.request"]
+        if not isinstance(request, web.Request):
+            raise TypeError("engine.io passed no aiohttp request")
+        self._sock = web.WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size, compress=self.compress
+        )
+        await self._sock.prepare(request)
+        self.environ = environ
+        owner = getattr(self.handler, "__self__", None)
+        if owner is not None:
+            owner.switchboard_transport = request.transport
+        try:
+            await self.handler(self)
+        finally:
+            if owner is not None:
+                owner.switchboard_transport = None
+        return self._sock
+
+
+def install_direct_websocket(sio: socketio.AsyncServer, *, compress: bool) -> None:
+    """Serve this server's WebSockets through `DirectWebSocket`."""
+    websocket = type("SwitchboardWebSocket", (DirectWebSocket,), {"compress": compress})
+    sio.eio._async = {**sio.eio._async, "websocket": websocket}
 
 
 class FastManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped library

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 from domain.errors import Conflict, Forbidden, NotFound
 from domain.events import MessageDeleted, MessageEdited, MessagePosted, TypingChanged
 from domain.model import ChatMessage, HistoryPage, MessageId, NewMessage, RoomId, UserId
@@ -9,6 +13,28 @@ from domain.ports import Clock, EventPublisher, IdGenerator, MentionNotifier, Me
 from domain.services.rooms import ChatRoomService
 
 DEFAULT_HISTORY_LIMIT = 50
+
+
+class KeyedLocks:
+    """One asyncio lock per key, existing only while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        """Hold the key's lock for the duration of the block."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 class ChatMessageService:
@@ -25,6 +51,7 @@ class ChatMessageService:
     ) -> None:
         self._messages = messages
         self._mentions = mentions
+        self._room_order = KeyedLocks()
         self._rooms = rooms
         self._events = events
         self._clock = clock
@@ -41,21 +68,24 @@ class ChatMessageService:
         self, author_id: UserId, room_id: RoomId, text: str, client_msg_id: str
     ) -> ChatMessage:
         """Store and broadcast without the membership rule (system and bot messages)."""
-        result = await self._messages.append(
-            NewMessage(
-                id=self._ids.new_id(),
-                room_id=room_id,
-                author_id=author_id,
-                text=text,
-                client_msg_id=client_msg_id,
-                created_at=self._clock.now(),
+        async with self._room_order.hold(room_id):
+            # one room's messages are stored and announced one after the other, so this
+            # instance broadcasts them in seq order even when the store answers out of order
+            result = await self._messages.append(
+                NewMessage(
+                    id=self._ids.new_id(),
+                    room_id=room_id,
+                    author_id=author_id,
+                    text=text,
+                    client_msg_id=client_msg_id,
+                    created_at=self._clock.now(),
+                )
             )
-        )
-        if result.created:
-            await self._events.publish(MessagePosted(message=result.message))
-            if self._mentions is not None and "@" in text:
-                members = await self._rooms.members(room_id)
-                await self._mentions.notify_mentions(result.message, members)
+            if result.created:
+                await self._events.publish(MessagePosted(message=result.message))
+        if result.created and self._mentions is not None and "@" in text:
+            members = await self._rooms.members(room_id)
+            await self._mentions.notify_mentions(result.message, members)
         return result.message
 
     async def edit(
