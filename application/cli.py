@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 import time
@@ -73,6 +74,22 @@ def _event_loop(settings: Settings) -> asyncio.AbstractEventLoop | None:
     return loop
 
 
+GC_THRESHOLDS = (20_000, 10, 10)
+
+
+def tune_garbage_collector(app: web.Application) -> None:
+    """Fewer young collections (CPython's 700 allocations become 20,000), hence far fewer
+    full ones, each of which walks every object of every connection; and the start-up heap
+    frozen out of the collector's view. Measured with scripts/bench (docs/performance.md)."""
+    gc.set_threshold(*GC_THRESHOLDS)
+
+    async def freeze(_: web.Application) -> None:
+        gc.collect()
+        gc.freeze()
+
+    app.on_startup.append(freeze)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and of `python -m application`."""
     args = _parser().parse_args(argv)
@@ -112,6 +129,8 @@ def serve(*, dev: bool, host: str | None, port: int | None) -> int:
     try:
         app = create_app(settings)
         loop = _event_loop(settings)
+        if settings.gc_tuning:
+            tune_garbage_collector(app)
     except (ValueError, SettingsError) as exc:  # e.g. a PEM key that does not load
         print(f"switchboard: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -13,7 +13,6 @@ from typing import Protocol
 import redis.asyncio as aioredis
 import socketio
 from dependency_injector import containers, providers
-from limits.aio.storage import Storage
 from prometheus_client import CollectorRegistry
 
 from adapters.auth import JwtTokenVerifier
@@ -26,8 +25,7 @@ from adapters.memory import (
 from adapters.memory.snapshot_keeper import SnapshotKeeper
 from adapters.prometheus import PrometheusMetrics
 from adapters.prometheus.summary import MetricsSummary
-from adapters.ratelimit import LimitsRateLimiter
-from adapters.ratelimit.limits_limiter import memory_storage, redis_storage
+from adapters.ratelimit.gcra import GcraRateLimiter, RedisGcraRateLimiter
 from adapters.redis.active_users import RedisActiveUsersStore
 from adapters.redis.base import create_client
 from adapters.redis.fanout import PromptRedisManager
@@ -57,6 +55,7 @@ from application.presence_keeper import PresenceKeeper
 from application.publisher import WireEventPublisher
 from application.settings import Settings, SettingsError
 from domain.model import CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE
+from domain.ports import RateLimiter
 from domain.services import (
     ChatMessageService,
     ChatRoomService,
@@ -188,26 +187,21 @@ def _verifier(settings: Settings, clock: SystemClock) -> JwtTokenVerifier:
     )
 
 
-def _rate_limit_storage(settings: Settings, client: aioredis.Redis) -> Storage:
+def _rate_limiter(settings: Settings, client: aioredis.Redis) -> RateLimiter:
+    """Cluster-wide limits in Redis with several instances; GCRA in memory on one."""
+    rates = {
+        MESSAGE_SEND_LIMIT: settings.rate_message_send,
+        COMMANDS_LIMIT: settings.rate_commands,
+        HANDSHAKE_LIMIT: settings.rate_handshakes_per_ip,
+    }
     if settings.store == "redis" and settings.redis_url:
-        return redis_storage(settings.redis_url, settings.redis_prefix, client.connection_pool)
-    return memory_storage()
-
-
-def _rate_limiter(settings: Settings, storage: Storage) -> LimitsRateLimiter:
-    return LimitsRateLimiter(
-        storage,
-        {
-            MESSAGE_SEND_LIMIT: settings.rate_message_send,
-            COMMANDS_LIMIT: settings.rate_commands,
-            HANDSHAKE_LIMIT: settings.rate_handshakes_per_ip,
-        },
-    )
+        return RedisGcraRateLimiter(client, settings.redis_prefix, rates)
+    return GcraRateLimiter(rates)
 
 
 def _handshake_guard(
     settings: Settings,
-    limiter: LimitsRateLimiter,
+    limiter: RateLimiter,
     connections: ConnectionManager,
     metrics: PrometheusMetrics,
 ) -> HandshakeGuard:
@@ -221,7 +215,7 @@ def _handshake_guard(
 
 
 def _middlewares(
-    settings: Settings, limiter: LimitsRateLimiter, metrics: PrometheusMetrics
+    settings: Settings, limiter: RateLimiter, metrics: PrometheusMetrics
 ) -> list[Middleware]:
     return [
         rate_limit_middleware(limiter, metrics),
@@ -342,8 +336,7 @@ class Container(containers.DeclarativeContainer):
         notification_service,
     )
 
-    rate_limit_storage = providers.Singleton(_rate_limit_storage, settings, redis_client)
-    rate_limiter = providers.Singleton(_rate_limiter, settings, rate_limit_storage)
+    rate_limiter = providers.Singleton(_rate_limiter, settings, redis_client)
     handshake_guard = providers.Singleton(
         _handshake_guard, settings, rate_limiter, connection_manager, metrics
     )

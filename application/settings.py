@@ -69,6 +69,7 @@ class Settings:
     slow_consumer_max_queued: int = 1000
     fast_fanout: bool = True
     websocket_compression: bool = False
+    gc_tuning: bool = True
     json_library: Literal["auto", "orjson", "stdlib"] = "auto"
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     admin_ui_username: str | None = None
@@ -177,6 +178,7 @@ class Settings:
             ),
             fast_fanout=not reader.flag("SWITCHBOARD_SLOW_FANOUT"),
             websocket_compression=reader.flag("SWITCHBOARD_WS_COMPRESSION"),
+            gc_tuning=not reader.flag("SWITCHBOARD_NO_GC_TUNING"),
             json_library=_json_library(reader.choice("SWITCHBOARD_JSON", JSON_CHOICES, "auto")),
             event_loop=_event_loop(reader.choice("SWITCHBOARD_EVENT_LOOP", LOOP_CHOICES, "auto")),
             admin_ui_username=admin_user,

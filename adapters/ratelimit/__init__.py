@@ -1,5 +1,5 @@
-"""The RateLimiter port on the `limits` library (memory or Redis storage)."""
+"""The RateLimiter port: GCRA in process memory, or in Redis for several instances."""
 
-from adapters.ratelimit.limits_limiter import LimitsRateLimiter
+from adapters.ratelimit.gcra import GcraRateLimiter, RedisGcraRateLimiter
 
-__all__ = ["LimitsRateLimiter"]
+__all__ = ["GcraRateLimiter", "RedisGcraRateLimiter"]

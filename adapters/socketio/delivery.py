@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Collection
+from typing import Protocol
 
 import socketio
 from aiohttp import web
@@ -111,13 +112,24 @@ DIRECT_MAX_BUFFERED = 256 * 1024
 guard's watch)."""
 
 
-def _idle_websocket(socket: object) -> asyncio.WriteTransport | None:
+class FrameSink(Protocol):
+    """What a direct write needs of a transport (asyncio's, or uvloop's, which is no
+    `asyncio.WriteTransport` subclass)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+
+def _idle_websocket(socket: object) -> FrameSink | None:
     """The transport of a WebSocket connection whose engine.io writer is idle (its queue is
     empty and it waits on it), so a frame written now keeps its order; else None."""
     transport = getattr(socket, "switchboard_transport", None)
     queue = getattr(socket, "queue", None)
     if (
-        not isinstance(transport, asyncio.WriteTransport)
+        transport is None  # duck-typed: uvloop's transports are no asyncio.WriteTransport
         or not isinstance(queue, asyncio.Queue)
         or getattr(socket, "upgrading", True)
         or not queue.empty()
@@ -126,7 +138,8 @@ def _idle_websocket(socket: object) -> asyncio.WriteTransport | None:
         or transport.get_write_buffer_size() > DIRECT_MAX_BUFFERED
     ):
         return None
-    return transport
+    sink: FrameSink = transport
+    return sink
 
 
 def websocket_text_frame(text: str | bytes) -> bytes:

@@ -77,9 +77,12 @@ async def test_flooding_message_send_is_refused_past_the_burst_and_stores_nothin
 
     accepted = [obj(obj(ack["data"])["message"]) for ack in acks if ack["ok"] is True]
     refused = errors_of(acks)
-    assert len(accepted) == 40, "the contract allows bursts of 40"
-    assert [m["client_msg_id"] for m in accepted] == [f"a-{i}" for i in range(40)]
-    assert len(refused) == 20
+    # a burst of 40, plus what the 20 per second refill adds while the flood lasts (GCRA)
+    n = len(accepted)
+    assert 40 <= n <= 42, "the contract allows bursts of 40, and 20 per second after"
+    ids = [string(m["client_msg_id"]) for m in accepted]
+    assert ids[:40] == [f"a-{i}" for i in range(40)]
+    assert len(refused) == 60 - n
     for error in refused:
         assert 0 < retry_after_ms(error) <= 2000
         assert string(error["correlation_id"])
@@ -88,11 +91,11 @@ async def test_flooding_message_send_is_refused_past_the_burst_and_stores_nothin
     # nothing was stored for the refused sends: history holds the accepted ones, gap-free
     history = await bob.ok("message:history", {"room_id": room_id, "limit": 100})
     stored = objs(history["messages"])
-    assert [m["client_msg_id"] for m in stored] == [f"a-{i}" for i in range(40)] + ["b"]
-    assert [m["seq"] for m in stored] == list(range(1, 42))
-    assert obj(bobs["message"])["seq"] == 41
+    assert [m["client_msg_id"] for m in stored] == [*ids, "b"]
+    assert [m["seq"] for m in stored] == list(range(1, n + 2))
+    assert obj(bobs["message"])["seq"] == n + 1
     metrics = server.container.metrics()
-    assert rate_limited(server, "message:send") == 20
+    assert rate_limited(server, "message:send") == 60 - n
     assert (
         metrics.value(
             "switchboard_commands_total",
@@ -100,10 +103,10 @@ async def test_flooding_message_send_is_refused_past_the_burst_and_stores_nothin
             event="message:send",
             outcome="rate_limited",
         )
-        == 20
+        == 60 - n
     )
-    assert metrics.value("switchboard_errors_total", code="rate_limited") == 20
-    assert metrics.value("switchboard_messages_total", direction="sent") == 41
+    assert metrics.value("switchboard_errors_total", code="rate_limited") == 60 - n
+    assert metrics.value("switchboard_messages_total", direction="sent") == n + 1
 
 
 async def test_the_limit_refuses_before_validation_and_lifts_after_retry_after(
@@ -111,7 +114,8 @@ async def test_the_limit_refuses_before_validation_and_lifts_after_retry_after(
 ) -> None:
     alice = await connect("alice")
     room_id = string((await create_room(alice))["id"])
-    acks = await flood(alice, "message:send", sends(room_id, "a", 41))
+    acks = await flood(alice, "message:send", sends(room_id, "a", 50))
+    accepted = sum(1 for ack in acks if ack["ok"] is True)
     last = errors_of(acks)[-1]
 
     # while limited, even an invalid payload or an unknown room is refused by the limit
@@ -128,7 +132,7 @@ async def test_the_limit_refuses_before_validation_and_lifts_after_retry_after(
     data = await alice.ok(
         "message:send", {"room_id": room_id, "text": "again", "client_msg_id": "again"}
     )
-    assert obj(data["message"])["seq"] == 41
+    assert obj(data["message"])["seq"] == accepted + 1
 
 
 async def test_a_client_under_10_per_second_is_never_limited(connect: Connector) -> None:
@@ -157,16 +161,19 @@ async def test_other_commands_are_limited_separately_from_message_send(
 
     acks = await flood(alice, "room:list", [{}] * 70)
 
-    assert sum(1 for ack in acks if ack["ok"] is True) == 49
+    # 49 left of the burst of 50, plus the 50 per second refill while the flood lasts
+    ok = sum(1 for ack in acks if ack["ok"] is True)
+    assert 49 <= ok <= 55
     refused = errors_of(acks)
-    assert len(refused) == 21
+    assert len(refused) == 70 - ok
     assert all(0 < retry_after_ms(error) <= 1000 for error in refused)
-    assert rate_limited(server, "room:list") == 21
+    assert rate_limited(server, "room:list") == 70 - ok
     # message:send has a budget of its own
     await alice.ok("message:send", {"room_id": room_id, "text": "hi", "client_msg_id": "m1"})
     # the budget is the user's: alice's /notifications commands are refused as well
-    await alice_notifications.fails("notification:unread_count", {}, code="rate_limited")
-    assert rate_limited(server, "notification:unread_count") == 1
+    more = await flood(alice_notifications, "notification:unread_count", [{}] * 20)
+    assert errors_of(more), "the /notifications commands draw on the same budget"
+    assert rate_limited(server, "notification:unread_count") == len(errors_of(more))
     # and other users are not affected
     await bob.ok("room:list", {})
 
@@ -186,7 +193,8 @@ class TestConfiguredCommandLimit:
 
         assert [ack["ok"] for ack in acks] == [True] * 5 + [False] * 3
         for error in errors_of(acks):
-            assert 5000 < retry_after_ms(error) <= 10_000
+            # one more fits every 10/5 = 2 s (GCRA): the wait is at most that
+            assert 0 < retry_after_ms(error) <= 2000
         # unknown events spend the same budget, and are counted under "unknown"
         assert retry_after_ms(obj(unknown["error"])) > 0
         assert rate_limited(server, "unknown") == 1
