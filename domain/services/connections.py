@@ -90,7 +90,14 @@ class ConnectionManager:
         user back online (the store had lost them, e.g. it restarted empty)."""
         if self._ttl is None or not self._local:
             return []
-        return await self._store.heartbeat(self.local_connections(), self._clock.now() + self._ttl)
+        snapshot = self.local_connections()
+        changes = await self._store.heartbeat(snapshot, self._clock.now() + self._ttl)
+        # a connection that closed while the heartbeat was on its way may have been
+        # re-registered by it: remove it again, and announce nothing for it
+        for connection in snapshot:
+            if connection.sid not in self._local:
+                await self._store.remove_connection(connection.sid, self._clock.now())
+        return [change for change in changes if change.connection.sid in self._local]
 
     async def sweep_expired(self) -> list[ConnectionChange]:
         """Remove every connection whose instance stopped renewing it."""

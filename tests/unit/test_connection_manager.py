@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 
 import pytest
 
 from adapters.memory import MemoryActiveUsersStore
 from domain.errors import Forbidden
-from domain.model import CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE, Connection
+from domain.model import CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE, Connection, ConnectionChange
 from domain.services import ConnectionManager
 from tests.support.fakes import Domain, FixedClock, build_domain
 
@@ -174,3 +176,35 @@ async def test_connected_at_follows_the_clock(domain: Domain) -> None:
     assert sorted((c.sid, c.connected_at) for c in found) == list(
         zip(["s1", "s2"], times, strict=True)
     )
+
+
+class _SlowHeartbeatStore(MemoryActiveUsersStore):
+    """A store whose heartbeat lets other tasks run before it writes (like a round trip)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+        self.proceed = asyncio.Event()
+
+    async def heartbeat(
+        self, connections: Sequence[Connection], expires_at: datetime
+    ) -> list[ConnectionChange]:
+        self.started.set()
+        await self.proceed.wait()
+        return await super().heartbeat(connections, expires_at)
+
+
+async def test_a_heartbeat_never_resurrects_a_connection_closed_meanwhile() -> None:
+    store = _SlowHeartbeatStore()
+    manager = ConnectionManager(store, FixedClock(), instance_id="i", ttl_s=12)
+    await manager.register_connection("alice", "s1", CHAT)
+
+    beat = asyncio.create_task(manager.heartbeat())
+    await store.started.wait()
+    assert await manager.unregister_connection("alice", "s1") is not None  # closes now
+    store.proceed.set()
+    changes = await beat
+
+    assert changes == []
+    assert await manager.is_user_online("alice") is False
+    assert await manager.get_user_connections("alice") == []
