@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 
@@ -73,13 +74,15 @@ async def test_flooding_message_send_is_refused_past_the_burst_and_stores_nothin
     bob = await connect("bob")
     room_id = string((await create_room(alice, members=["bob"]))["id"])
 
+    started = time.monotonic()
     acks = await flood(alice, "message:send", sends(room_id, "a", 60))
+    refill = math.ceil((time.monotonic() - started) / 0.05)  # one more per 50 ms meanwhile
 
     accepted = [obj(obj(ack["data"])["message"]) for ack in acks if ack["ok"] is True]
     refused = errors_of(acks)
     # a burst of 40, plus what the 20 per second refill adds while the flood lasts (GCRA)
     n = len(accepted)
-    assert 40 <= n <= 42, "the contract allows bursts of 40, and 20 per second after"
+    assert 40 <= n <= 40 + refill, "the contract allows bursts of 40, and 20 per second after"
     ids = [string(m["client_msg_id"]) for m in accepted]
     assert ids[:40] == [f"a-{i}" for i in range(40)]
     assert len(refused) == 60 - n
@@ -159,11 +162,13 @@ async def test_other_commands_are_limited_separately_from_message_send(
     room_id = string((await create_room(bob))["id"])  # bob's budget, not alice's
     await alice.ok("room:join", {"room_id": room_id})  # 1 of alice's 50
 
+    started = time.monotonic()
     acks = await flood(alice, "room:list", [{}] * 70)
+    refill = math.ceil((time.monotonic() - started) / 0.02)  # one more per 20 ms meanwhile
 
     # 49 left of the burst of 50, plus the 50 per second refill while the flood lasts
     ok = sum(1 for ack in acks if ack["ok"] is True)
-    assert 49 <= ok <= 55
+    assert 49 <= ok <= 49 + refill
     refused = errors_of(acks)
     assert len(refused) == 70 - ok
     assert all(0 < retry_after_ms(error) <= 1000 for error in refused)
