@@ -1,4 +1,4 @@
-"""JSON value types (no `Any`): notification data, payloads and acks are built from these."""
+"""JSON value types, precise and recursive: notification data, payloads and acks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""JSON value types of the SDK (no `Any`): what payloads and acks are made of."""
+"""JSON value types of the SDK, precise and recursive: what payloads and acks are made of."""
 
 from __future__ import annotations
 

@@ -237,7 +237,7 @@ def _text(fields: JsonObject, name: str) -> str:
 
 
 def _json_value(value: object) -> JsonValue:
-    """`value` (from `json.loads`) checked to be JSON, so it is typed without `Any`."""
+    """`value` (from `json.loads`) checked to be JSON, so it gets a precise JSON type."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list):

@@ -8,17 +8,15 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from application.server import create_app
 from application.settings import Settings
+from tests.support.inprocess import serve_in_process
 
 pytestmark = pytest.mark.e2e
 
@@ -28,31 +26,14 @@ SECRET = "browser-secret-" + "x" * 32
 XSS = "<script>alert(1)</script>"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-async def _serve(dev: bool) -> tuple[str, web.AppRunner]:
-    port = _free_port()
-    settings = Settings(
-        port=port, dev=dev, jwt_secret=SECRET, api_key="k" * 32, coalesce_window_ms=50
-    )
-    runner = web.AppRunner(create_app(settings))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return f"http://127.0.0.1:{port}", runner
+def _settings(*, dev: bool) -> Settings:
+    return Settings(dev=dev, jwt_secret=SECRET, api_key="k" * 32, coalesce_window_ms=50)
 
 
 @pytest.fixture
 async def dev_server() -> AsyncIterator[str]:
-    url, runner = await _serve(dev=True)
-    try:
+    async with serve_in_process(_settings(dev=True)) as url:
         yield url
-    finally:
-        await runner.cleanup()
 
 
 def _node() -> str:
@@ -149,11 +130,8 @@ async def test_demo_page_and_files_are_served_without_a_cdn(dev_server: str) -> 
 
 
 async def test_without_dev_there_is_no_demo_page() -> None:
-    url, runner = await _serve(dev=False)
-    try:
+    async with serve_in_process(_settings(dev=False)) as url:
         status, _, _ = await asyncio.to_thread(_get, f"{url}/")
         static_status, _, _ = await asyncio.to_thread(_get, f"{url}/static/app.js")
-    finally:
-        await runner.cleanup()
     assert status == 404
     assert static_status == 404

@@ -5,41 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from adapters.auth import issue_token
-from application.server import create_app
 from application.settings import Settings
+from tests.support.inprocess import serve_in_process
 
 NODE_DIR = Path(__file__).parent / "node"
 SECRET = "interop-secret-" + "x" * 32
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def server_url() -> AsyncIterator[str]:
-    port = _free_port()
-    settings = Settings(
-        port=port, dev=True, jwt_secret=SECRET, api_key="k" * 32, coalesce_window_ms=50
-    )
-    runner = web.AppRunner(create_app(settings))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    settings = Settings(dev=True, jwt_secret=SECRET, api_key="k" * 32, coalesce_window_ms=50)
+    async with serve_in_process(settings) as url:
+        yield url
 
 
 def _node() -> str:

@@ -169,7 +169,7 @@ class Connector:
         )
         return client
 
-    async def refused(self, auth: object = _NO_TOKEN) -> JsonObject:
+    async def refused(self, auth: object = _NO_TOKEN, namespace: str = CHAT) -> JsonObject:
         """Try to connect with `auth` (no auth at all by default); the `connect_error` data.
 
         Fails the test unless the client raises `socketio.exceptions.ConnectionError`.
@@ -181,13 +181,13 @@ class Connector:
         def on_error(*args: object) -> None:
             errors.extend(args)
 
-        sio.on("connect_error", on_error, namespace=CHAT)
+        sio.on("connect_error", on_error, namespace=namespace)
         with pytest.raises(socketio.exceptions.ConnectionError):
             await sio.connect(
                 self.server.url,
                 auth=None if auth is _NO_TOKEN else auth,
                 transports=["websocket"],
-                namespaces=[CHAT],
+                namespaces=[namespace],
                 wait_timeout=5,
             )
         assert len(errors) == 1, errors
@@ -215,24 +215,7 @@ class Connector:
 
     async def notifications_refused(self, auth: object = _NO_TOKEN) -> JsonObject:
         """Like `refused`, on the /notifications namespace: the `connect_error` data."""
-        sio = new_sio()
-        self._spare.append(sio)
-        errors: list[object] = []
-
-        def on_error(*args: object) -> None:
-            errors.extend(args)
-
-        sio.on("connect_error", on_error, namespace=NOTIFICATIONS)
-        with pytest.raises(socketio.exceptions.ConnectionError):
-            await sio.connect(
-                self.server.url,
-                auth=None if auth is _NO_TOKEN else auth,
-                transports=["websocket"],
-                namespaces=[NOTIFICATIONS],
-                wait_timeout=5,
-            )
-        assert len(errors) == 1, errors
-        return obj(errors[0])
+        return await self.refused(auth, NOTIFICATIONS)
 
     async def close_all(self) -> None:
         """Disconnect every client this connector made."""
