@@ -34,10 +34,11 @@ from adapters.redis.notifications import RedisNotificationStore
 from adapters.redis.rooms import RedisRoomRepository
 from adapters.socketio.broadcaster import SocketIOBroadcaster
 from adapters.socketio.chat import ChatNamespace
-from adapters.socketio.delivery import FastManager, install_direct_websocket
+from adapters.socketio.delivery import FastManager
 from adapters.socketio.fastjson import OrjsonShim, load_orjson
 from adapters.socketio.notifications import NotificationsNamespace
 from adapters.socketio.slow_consumers import SlowConsumerGuard
+from adapters.socketio.transport import LeanServer
 from adapters.system import SystemClock, TimeOrderedIds
 from application.handlers.api import ServerApi
 from application.handlers.chat import ChatCommands
@@ -143,8 +144,9 @@ def _socketio_server(settings: Settings, manager: socketio.AsyncManager) -> sock
     namespaces = [CHAT_NAMESPACE, NOTIFICATIONS_NAMESPACE] + (["/admin"] if admin_ui else [])
     json_module = _json_module(settings)
     extra = {} if json_module is None else {"json": json_module}
-    sio = socketio.AsyncServer(
+    return LeanServer(
         **extra,
+        compress=settings.websocket_compression,
         async_mode="aiohttp",
         client_manager=manager,
         # None = same origin only (python-socketio's default); [] would switch CORS off
@@ -156,8 +158,6 @@ def _socketio_server(settings: Settings, manager: socketio.AsyncManager) -> sock
         ping_interval=25,
         ping_timeout=20,
     )
-    install_direct_websocket(sio, compress=settings.websocket_compression)
-    return sio
 
 
 def _admin_ui(settings: Settings, sio: socketio.AsyncServer) -> AdminUi | None:
@@ -174,7 +174,12 @@ def _admin_ui(settings: Settings, sio: socketio.AsyncServer) -> AdminUi | None:
 def _slow_consumer_guard(
     settings: Settings, sio: socketio.AsyncServer, metrics: PrometheusMetrics
 ) -> SlowConsumerGuard:
-    return SlowConsumerGuard(sio, metrics, max_queued=settings.slow_consumer_max_queued)
+    return SlowConsumerGuard(
+        sio,
+        metrics,
+        max_queued=settings.slow_consumer_max_queued,
+        max_buffered_bytes=settings.slow_consumer_max_buffered_bytes,
+    )
 
 
 def _verifier(settings: Settings, clock: SystemClock) -> JwtTokenVerifier:

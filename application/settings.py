@@ -67,6 +67,7 @@ class Settings:
     trust_forwarded_for: bool = False
     metrics_require_key: bool = False
     slow_consumer_max_queued: int = 1000
+    slow_consumer_max_buffered_bytes: int = 1_048_576
     fast_fanout: bool = True
     websocket_compression: bool = False
     gc_tuning: bool = True
@@ -175,6 +176,12 @@ class Settings:
             metrics_require_key=reader.flag("SWITCHBOARD_METRICS_REQUIRE_KEY"),
             slow_consumer_max_queued=reader.integer(
                 "SWITCHBOARD_SLOW_CONSUMER_MAX_QUEUED", 1000, minimum=10, maximum=1_000_000
+            ),
+            slow_consumer_max_buffered_bytes=reader.integer(
+                "SWITCHBOARD_SLOW_CONSUMER_MAX_BUFFERED_BYTES",
+                1_048_576,
+                minimum=4096,
+                maximum=1 << 30,
             ),
             fast_fanout=not reader.flag("SWITCHBOARD_SLOW_FANOUT"),
             websocket_compression=reader.flag("SWITCHBOARD_WS_COMPRESSION"),

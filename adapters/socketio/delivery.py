@@ -3,8 +3,9 @@
 python-socketio's `AsyncManager.emit` encodes a broadcast once but then starts one asyncio
 task per recipient (each awaiting `socket.send`, which re-checks the ping timeout and logs)
 and waits for all of them. For a room of 2,000 that is 2,000 tasks per message. Here the
-pre-encoded Engine.IO packet is put straight on each recipient's send queue (python-engineio's
-own per-socket writer drains it), which is what `socket.send` ends up doing anyway.
+event is encoded once, as one WebSocket frame, and written to the transport of every
+recipient on WebSocket (`transport.LeanSocket`); a recipient on long-polling or in the middle
+of an upgrade gets the pre-encoded packet on its python-engineio queue.
 
 It also counts chat messages handed to sockets (`switchboard_messages_total{direction=
 "delivered"}`); each instance counts its own sockets, so the sum over instances is the
@@ -13,15 +14,14 @@ cluster's deliveries.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Collection
-from typing import Protocol
 
 import socketio
-from aiohttp import web
 from engineio import packet as eio_packet
-from engineio.async_drivers import aiohttp as aiohttp_driver
 from socketio import packet as sio_packet
+
+from adapters.socketio.frames import websocket_frame
+from adapters.socketio.transport import LeanSocket
 
 COUNTED_EVENT = "message:new"
 
@@ -83,14 +83,15 @@ def fast_local_emit(
         socket = sockets.get(eio_sid)
         if socket is None or socket.closed:
             continue
-        transport = _idle_websocket(socket)
-        if transport is None:
+        sink = socket.writable() if isinstance(socket, LeanSocket) else None
+        if sink is None:  # long-polling, or upgrading: python-engineio's queue
             socket.queue.put_nowait(packet)
             STATS.queued += 1
         else:
             if frame is None:
-                frame = websocket_text_frame(packet.encode())
-            transport.write(frame)
+                frame = websocket_frame(packet.encode())
+            if not sink.is_closing():
+                sink.write(frame)
             STATS.direct += 1
         delivered += 1
     return delivered
@@ -105,88 +106,6 @@ class DeliveryStats:
 
 
 STATS = DeliveryStats()
-
-
-DIRECT_MAX_BUFFERED = 256 * 1024
-"""Past this many unsent bytes a socket goes back to its queue (and the slow-consumer
-guard's watch)."""
-
-
-class FrameSink(Protocol):
-    """What a direct write needs of a transport (asyncio's, or uvloop's, which is no
-    `asyncio.WriteTransport` subclass)."""
-
-    def write(self, data: bytes) -> None: ...
-
-    def is_closing(self) -> bool: ...
-
-    def get_write_buffer_size(self) -> int: ...
-
-
-def _idle_websocket(socket: object) -> FrameSink | None:
-    """The transport of a WebSocket connection whose engine.io writer is idle (its queue is
-    empty and it waits on it), so a frame written now keeps its order; else None."""
-    transport = getattr(socket, "switchboard_transport", None)
-    queue = getattr(socket, "queue", None)
-    if (
-        transport is None  # duck-typed: uvloop's transports are no asyncio.WriteTransport
-        or not isinstance(queue, asyncio.Queue)
-        or getattr(socket, "upgrading", True)
-        or not queue.empty()
-        or not getattr(queue, "_getters", None)  # no writer waiting: it holds a batch
-        or transport.is_closing()
-        or transport.get_write_buffer_size() > DIRECT_MAX_BUFFERED
-    ):
-        return None
-    sink: FrameSink = transport
-    return sink
-
-
-def websocket_text_frame(text: str | bytes) -> bytes:
-    """One unmasked, uncompressed, final WebSocket text frame (server to client)."""
-    payload = text.encode() if isinstance(text, str) else text
-    size = len(payload)
-    if size < 126:
-        header = bytes((0x81, size))
-    elif size < 65536:
-        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
-    else:
-        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
-    return header + payload
-
-
-class DirectWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]  # untyped library
-    """engine.io's aiohttp WebSocket, remembering its transport on the engine.io socket (so
-    broadcasts can write one pre-built frame per recipient) and with compression a choice
-    (off by default: deflating every small frame costs more CPU than it saves)."""
-
-    compress = False
-
-    async def __call__(self, environ: dict[str, object]) -> web.WebSocketResponse:
-        """Serve one WebSocket connection."""
-        request = environ["aiohttp.request"]
-        if not isinstance(request, web.Request):
-            raise TypeError("engine.io passed no aiohttp request")
-        self._sock = web.WebSocketResponse(
-            max_msg_size=self.server.max_http_buffer_size, compress=self.compress
-        )
-        await self._sock.prepare(request)
-        self.environ = environ
-        owner = getattr(self.handler, "__self__", None)
-        if owner is not None:
-            owner.switchboard_transport = request.transport
-        try:
-            await self.handler(self)
-        finally:
-            if owner is not None:
-                owner.switchboard_transport = None
-        return self._sock
-
-
-def install_direct_websocket(sio: socketio.AsyncServer, *, compress: bool) -> None:
-    """Serve this server's WebSockets through `DirectWebSocket`."""
-    websocket = type("SwitchboardWebSocket", (DirectWebSocket,), {"compress": compress})
-    sio.eio._async = {**sio.eio._async, "websocket": websocket}
 
 
 class FastManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped library

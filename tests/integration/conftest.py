@@ -149,9 +149,16 @@ class Connector:
         self._spare: list[socketio.AsyncClient] = []
 
     async def __call__(
-        self, user_id: str, *, token: str | None = None, name: str | None = None
+        self,
+        user_id: str,
+        *,
+        token: str | None = None,
+        name: str | None = None,
+        transports: tuple[str, ...] = ("websocket",),
     ) -> ChatClient:
-        """Issue a token for `user_id` (unless given) and connect with it over WebSocket."""
+        """Issue a token for `user_id` (unless given) and connect with it over WebSocket
+        (or the `transports` given: `("polling", "websocket")` starts on long-polling and
+        upgrades, as browsers do)."""
         secret = self.server.settings.jwt_secret or JWT_SECRET
         if token is None:
             token = issue_token(secret, user_id, ttl_s=3600, name=name)
@@ -163,7 +170,7 @@ class Connector:
         await sio.connect(
             self.server.url,
             auth={"token": token},
-            transports=["websocket"],
+            transports=list(transports),
             namespaces=[CHAT],
             wait_timeout=5,
         )

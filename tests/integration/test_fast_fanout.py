@@ -1,4 +1,4 @@
-"""The fast broadcast path: frames written straight to idle WebSockets keep their order."""
+"""The fast broadcast path: frames written straight to WebSockets keep their order."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import functools
 import attrs
 import pytest
 
-from adapters.socketio.delivery import STATS, websocket_text_frame
+from adapters.socketio.delivery import STATS
+from adapters.socketio.frames import websocket_frame
 from application.settings import Settings
 from tests.integration.conftest import Connector, make_settings
 from tests.integration.support import ChatClient, create_room, integer, string, wait_until
@@ -24,14 +25,16 @@ def _has(reader: ChatClient, count: int) -> bool:
     return len(reader.received("message:new")) >= count
 
 
-def test_websocket_text_frame_lengths() -> None:
-    assert websocket_text_frame("hi") == b"\x81\x02hi"
-    medium = websocket_text_frame("x" * 200)
+def test_websocket_frame_lengths_and_opcodes() -> None:
+    assert websocket_frame("hi") == b"\x81\x02hi"
+    assert websocket_frame("é") == b"\x81\x02\xc3\xa9"  # the length counts UTF-8 bytes
+    medium = websocket_frame("x" * 200)
     assert medium[:4] == b"\x81\x7e\x00\xc8"
     assert len(medium) == 204
-    large = websocket_text_frame(b"y" * 70_000)
-    assert large[:2] == b"\x81\x7f"
+    large = websocket_frame(b"y" * 70_000)
+    assert large[:2] == b"\x82\x7f"  # bytes: a binary frame
     assert int.from_bytes(large[2:10], "big") == 70_000
+    assert len(large) == 70_010
 
 
 async def test_a_burst_arrives_complete_and_in_order_through_both_paths(
@@ -53,5 +56,5 @@ async def test_a_burst_arrives_complete_and_in_order_through_both_paths(
         await wait_until(functools.partial(_has, reader, 150), what="150 messages")
         seqs = [integer(m["seq"]) for m in reader.received("message:new")]
         assert seqs == list(range(1, 151))  # complete, no duplicate, in order
-    assert STATS.direct > direct_before  # idle sockets were written directly
+    assert STATS.direct > direct_before  # WebSocket connections were written directly
     assert STATS.direct + STATS.queued - direct_before - queued_before >= 4 * 150

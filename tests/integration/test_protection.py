@@ -1,6 +1,6 @@
 """Protection of the server from its clients: the frame bound (`SWITCHBOARD_MAX_PAYLOAD_BYTES`
 over WebSocket, long-polling and HTTP), the slow-consumer bound
-(`SWITCHBOARD_SLOW_CONSUMER_MAX_QUEUED`) against a raw client that stops reading, and the
+(`SWITCHBOARD_SLOW_CONSUMER_MAX_BUFFERED_BYTES`) against a raw client that stops reading, and the
 origins allowed to open Socket.IO connections (`SWITCHBOARD_CORS_ORIGINS`)."""
 
 from __future__ import annotations
@@ -215,13 +215,14 @@ class TestHttpBodyBound:
 # --- the slow-consumer bound ----------------------------------------------------------------
 
 MAX_QUEUED = 50
+MAX_BUFFERED = 64 * 1024  # on WebSocket the unsent output waits in the transport's buffer
 FLOOD_BATCH = 10
 FLOOD_TEXT = "f" * 4000
 
 
 def small_receive_buffer(addr_info: aiohappyeyeballs.AddrInfoType) -> socket.socket:
     """A client socket with a small receive buffer, so that a client that stops reading
-    fills the server's socket buffers (and then its Engine.IO queue) sooner."""
+    fills the server's socket buffers (and then the transport's write buffer) sooner."""
     family, kind, proto, _, _ = addr_info
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -335,7 +336,11 @@ class Stalled:
 class TestSlowConsumer:
     @pytest.fixture
     def server_settings(self) -> Settings:
-        return attrs.evolve(make_settings(), slow_consumer_max_queued=MAX_QUEUED)
+        return attrs.evolve(
+            make_settings(),
+            slow_consumer_max_queued=MAX_QUEUED,
+            slow_consumer_max_buffered_bytes=MAX_BUFFERED,
+        )
 
     @pytest.fixture
     async def stalled(
@@ -358,7 +363,7 @@ class TestSlowConsumer:
     ) -> None:
         metrics = server.container.metrics()
 
-        assert stalled.posted > MAX_QUEUED
+        assert stalled.posted * len(FLOOD_TEXT) > MAX_BUFFERED
         await wait_until(
             lambda: chat_gauge(server) == 1,
             what=f"the slow connection to go (gauge {chat_gauge(server)}, "

@@ -1,0 +1,255 @@
+"""A lean Engine.IO WebSocket transport on aiohttp, inside python-engineio.
+
+python-engineio's WebSocket transport costs every idle connection five asyncio tasks and
+their coroutine frames: a writer task draining the socket's send queue (waiting in
+`asyncio.wait_for`, itself a second task), a task per read (`ensure_future` of the read, also
+under `wait_for`) and a ping task sleeping between pings. Measured with `tracemalloc`, that is
+most of the 7.7 KB that asyncio held per connection (docs/performance.md, "Memory").
+
+`LeanSocket` replaces that machinery once a connection is on WebSocket, and only there
+(long-polling and the polling-to-WebSocket upgrade keep python-engineio's queue):
+
+- a packet is written to the transport at once, as one WebSocket frame, in the task that
+  sends it; writes are synchronous, so frames keep the order in which they were sent, and a
+  broadcast can write one pre-built frame to every recipient (`delivery.fast_local_emit`);
+- the connection's own aiohttp handler task reads, with aiohttp's `receive(timeout=...)`;
+- pings are timer callbacks (`loop.call_later`), not sleeping tasks.
+
+Unsent output now waits in the transport's write buffer instead of the socket's queue; the
+slow-consumer guard bounds both (`adapters/socketio/slow_consumers.py`).
+
+Why by hand: python-engineio has no option for this, and its WebSocket handler is one
+function; `LeanSocket` overrides the socket's `send`, `schedule_ping`, `close` and
+`_websocket_handler` and keeps everything else (packet codec, ping timeout, events).
+Sockets become `LeanSocket`s when Engine.IO reports the connection (`LeanServer`), before
+the first ping is scheduled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import socketio
+from aiohttp import WSMsgType, web
+from engineio import async_socket
+from engineio import exceptions as eio_exceptions
+from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as aiohttp_driver
+
+from adapters.socketio.frames import FrameSink, websocket_frame
+from application.logging import get_logger
+
+log = get_logger("switchboard.transport")
+
+
+class LeanWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]  # untyped library
+    """engine.io's aiohttp WebSocket, exposing its response and transport to the socket,
+    with compression a choice (off by default: deflating every small frame costs more CPU
+    than it saves)."""
+
+    compress = False
+
+    async def __call__(self, environ: dict[str, object]) -> web.WebSocketResponse:
+        """Serve one WebSocket connection."""
+        request = environ["aiohttp.request"]
+        if not isinstance(request, web.Request):
+            raise TypeError("engine.io passed no aiohttp request")
+        response = web.WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size, compress=self.compress
+        )
+        self._sock = response
+        await response.prepare(request)
+        self.environ = environ
+        self.response = response
+        self.transport = request.transport
+        await self.handler(self)
+        return response
+
+
+class SpentQueue:
+    """What stands in for a `LeanSocket`'s send queue once it writes straight to its
+    WebSocket: nothing is queued any more, and a packet that could not be written (the
+    connection is closing) is dropped, as python-engineio drops what is left in the queue of
+    a closed socket. Stateless, so one instance serves every socket; it frees the four
+    deques of an `asyncio.Queue` (about 3 KB) per connection."""
+
+    def empty(self) -> bool:
+        return True
+
+    def qsize(self) -> int:
+        return 0
+
+    def put_nowait(self, item: object) -> None:
+        """Drop the packet."""
+
+    async def put(self, item: object) -> None:
+        """Drop the packet."""
+
+    def get_nowait(self) -> object:
+        raise asyncio.QueueEmpty
+
+    async def get(self) -> object:
+        raise asyncio.QueueEmpty
+
+    def task_done(self) -> None:
+        """Nothing was queued."""
+
+    async def join(self) -> None:
+        """Nothing is queued."""
+
+
+SPENT_QUEUE = SpentQueue()
+
+
+class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]  # untyped library
+    """An Engine.IO socket that writes straight to its WebSocket (see the module doc)."""
+
+    # python-engineio's attributes that this class reads (the library is untyped)
+    last_ping: float | None
+    connected: bool
+    upgrading: bool
+    upgraded: bool
+    closing: bool
+    closed: bool
+    queue: asyncio.Queue[eio_packet.Packet | None] | SpentQueue
+
+    sink: FrameSink | None = None
+    """The transport while the connection is on WebSocket and not upgrading; else None."""
+
+    ping_timer: asyncio.TimerHandle | None = None
+
+    def writable(self) -> FrameSink | None:
+        """Where a frame for this socket goes now, or None to use the queue."""
+        sink = self.sink
+        if sink is None or self.upgrading or self.closed:
+            return None
+        return sink
+
+    def write(self, pkt: eio_packet.Packet) -> None:
+        """Write one packet as one frame (dropped if the transport is closing)."""
+        sink = self.sink
+        if sink is not None and not sink.is_closing():
+            sink.write(websocket_frame(pkt.encode()))
+
+    async def send(self, pkt: eio_packet.Packet) -> None:
+        """Send a packet: written at once on WebSocket, else queued."""
+        if self.writable() is None:
+            await super().send(pkt)
+            return
+        if await self.check_ping_timeout():
+            self.write(pkt)
+
+    def schedule_ping(self) -> None:
+        """Ping after the interval (once the previous ping was answered), on a timer."""
+        if self.last_ping:
+            self.last_ping = None
+            self.ping_timer = asyncio.get_running_loop().call_later(
+                self.server.ping_interval, self._ping
+            )
+
+    def _ping(self) -> None:
+        self.ping_timer = None
+        if self.closing or self.closed:
+            return
+        self.last_ping = time.time()
+        ping = eio_packet.Packet(eio_packet.PING)
+        if self.writable() is None:
+            self.queue.put_nowait(ping)
+        else:
+            self.write(ping)
+
+    async def close(self, wait: bool = True, abort: bool = False, reason: object = None) -> None:
+        """Close the socket; on WebSocket, the connection too once the CLOSE packet is out."""
+        if self.ping_timer is not None:
+            self.ping_timer.cancel()
+            self.ping_timer = None
+        sink = self.sink
+        await super().close(wait=wait, abort=abort, reason=reason)
+        if sink is not None and not abort and not sink.is_closing():
+            sink.close()  # flushes what is written (the CLOSE packet), then closes
+
+    async def _websocket_handler(self, ws: LeanWebSocket) -> None:
+        """Serve the socket over WebSocket until either side closes it."""
+        response, server = ws.response, self.server
+        if self.connected:  # already connected over long-polling: this is an upgrade
+            if not await self._upgrade(response):
+                return
+        else:
+            self.connected = True
+            self.upgraded = True
+        # from here on, frames go straight out: first what was queued, in order
+        self.sink = ws.transport
+        queue, self.queue = self.queue, SPENT_QUEUE
+        while not queue.empty():
+            queued = queue.get_nowait()
+            queue.task_done()
+            if queued is not None:
+                self.write(queued)
+        self.upgrading = False
+        try:
+            while (data := await self._read(response)) is not None:
+                try:
+                    await self.receive(eio_packet.Packet(encoded_packet=data))
+                except eio_exceptions.UnknownPacketError:
+                    pass
+                except eio_exceptions.SocketIsClosedError:
+                    break
+                except Exception:
+                    log.exception("engineio_receive_failed", sid=self.sid)
+        finally:
+            self.sink = None
+            await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+            await response.close()
+
+    async def _upgrade(self, response: web.WebSocketResponse) -> bool:
+        """The probe exchange of a polling-to-WebSocket upgrade; whether it succeeded."""
+        self.upgrading = True  # packets sent meanwhile wait in the queue
+        probe = await self._read(response)
+        decoded = eio_packet.Packet(encoded_packet=probe) if probe is not None else None
+        if decoded is None or decoded.packet_type != eio_packet.PING or decoded.data != "probe":
+            self.upgrading = False
+            return False
+        await response.send_str(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
+        await self.queue.put(eio_packet.Packet(eio_packet.NOOP))  # ends the pending poll
+        upgrade = await self._read(response)
+        decoded = eio_packet.Packet(encoded_packet=upgrade) if upgrade is not None else None
+        if decoded is None or decoded.packet_type != eio_packet.UPGRADE:
+            self.upgraded = False
+            self.upgrading = False
+            return False
+        self.upgraded = True
+        return True
+
+    async def _read(self, response: web.WebSocketResponse) -> str | bytes | None:
+        """The next data frame, or None once the connection is closed, silent for longer
+        than a ping cycle, or sends a frame over the size bound."""
+        server = self.server
+        try:
+            message = await response.receive(timeout=server.ping_interval + server.ping_timeout)
+        except (TimeoutError, OSError, RuntimeError):
+            return None
+        if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            return None
+        data = message.data
+        if not isinstance(data, str | bytes) or len(data) > server.max_http_buffer_size:
+            return None
+        return data
+
+
+class LeanServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped library
+    """python-socketio's server whose Engine.IO sockets are `LeanSocket`s, served by
+    `LeanWebSocket` (`compress`: offer permessage-deflate)."""
+
+    def __init__(self, *, compress: bool = False, **options: object) -> None:
+        super().__init__(**options)
+        websocket = type("SwitchboardWebSocket", (LeanWebSocket,), {"compress": compress})
+        self.eio._async = {**self.eio._async, "websocket": websocket}
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, object]) -> object:
+        """Engine.IO reports a new connection: make its socket lean (before the first ping
+        is scheduled), then python-socketio's handling."""
+        socket = self.eio.sockets.get(eio_sid)
+        if type(socket) is async_socket.AsyncSocket:
+            socket.__class__ = LeanSocket
+        return await super()._handle_eio_connect(eio_sid, environ)

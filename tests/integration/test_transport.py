@@ -1,0 +1,190 @@
+"""The lean Engine.IO WebSocket transport (`adapters/socketio/transport.py`) over the real
+server: WebSocket connections are written directly, hold no send queue and no task of
+python-engineio's, pings run on timers and still find silent clients, a server-side close
+ends the connection, and long-polling clients upgrade (or fail to) as before."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from adapters.auth import issue_token
+from adapters.socketio.transport import SPENT_QUEUE, LeanSocket, SpentQueue
+from tests.integration.conftest import JWT_SECRET, Connector, RunningServer
+from tests.integration.support import CHAT, create_room, integer, obj, objs, string, wait_until
+
+
+def lean_sockets(server: RunningServer) -> list[LeanSocket]:
+    sockets = list(server.container.sio().eio.sockets.values())
+    assert all(isinstance(socket, LeanSocket) for socket in sockets), sockets
+    return sockets
+
+
+def engineio_tasks() -> list[str]:
+    """Tasks running python-engineio's per-socket coroutines (writer, reads, pings)."""
+    names = [getattr(task.get_coro(), "__qualname__", "") for task in asyncio.all_tasks()]
+    return [name for name in names if name.startswith("AsyncSocket.")]
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client_session:
+        yield client_session
+
+
+async def raw_chat(
+    session: aiohttp.ClientSession, server: RunningServer, user: str
+) -> aiohttp.ClientWebSocketResponse:
+    """A raw WebSocket connected to /chat as `user`; it answers nothing by itself."""
+    url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    ws = await session.ws_connect(url, autoping=False)
+    assert (await ws.receive_str(timeout=5)).startswith("0{")
+    await ws.send_str(f"40{CHAT}," + json.dumps({"token": issue_token(JWT_SECRET, user)}))
+    assert (await ws.receive_str(timeout=5)).startswith(f"40{CHAT},")
+    return ws
+
+
+async def next_packet(ws: aiohttp.ClientWebSocketResponse, within: float = 5.0) -> str | None:
+    """The next text packet, or None when the connection closed."""
+    message = await ws.receive(timeout=within)
+    return str(message.data) if message.type == aiohttp.WSMsgType.TEXT else None
+
+
+async def closed_within(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> bool:
+    """Read (ignoring packets) until the connection closes; whether it did in time."""
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            if await next_packet(ws, within=remaining) is None:
+                return True
+        except TimeoutError:
+            return False
+    return False
+
+
+async def test_websocket_connections_are_written_directly_without_engineio_tasks(
+    connect: Connector, server: RunningServer
+) -> None:
+    clients = [await connect(f"user{i}") for i in range(5)]
+    room_id = string((await create_room(clients[0], members=[f"user{i}" for i in range(5)]))["id"])
+
+    sockets = lean_sockets(server)
+    assert len(sockets) == 5
+    for socket in sockets:
+        assert socket.sink is not None  # frames go straight to the transport
+        assert socket.queue is SPENT_QUEUE  # no asyncio.Queue kept per connection
+        assert socket.ping_timer is not None  # the next ping is a timer, not a task
+    assert engineio_tasks() == []
+    # and they work: a message reaches all five, acks come back
+    await clients[1].ok("message:send", {"room_id": room_id, "text": "hi", "client_msg_id": "1"})
+    for client in clients:
+        await client.wait_for("message:new", lambda m: m["text"] == "hi")
+
+
+async def test_a_client_that_starts_on_polling_upgrades_and_misses_nothing(
+    connect: Connector, server: RunningServer
+) -> None:
+    alice = await connect("alice")
+    room_id = string((await create_room(alice, members=["bob"]))["id"])
+
+    bob = await connect("bob", transports=("polling", "websocket"))
+
+    assert bob.sio.eio.current_transport == "websocket"
+    await wait_until(
+        lambda: all(socket.sink is not None for socket in lean_sockets(server)),
+        what="bob's socket to write directly after the upgrade",
+    )
+    for i in range(30):
+        await alice.ok(
+            "message:send", {"room_id": room_id, "text": f"m{i}", "client_msg_id": f"c{i}"}
+        )
+    await wait_until(lambda: len(bob.received("message:new")) >= 30, what="30 messages")
+    assert [integer(m["seq"]) for m in bob.received("message:new")] == list(range(1, 31))
+    history = await bob.ok("message:history", {"room_id": room_id, "limit": 5})
+    assert [m["text"] for m in objs(history["messages"])] == [f"m{i}" for i in range(25, 30)]
+
+
+async def test_a_failed_upgrade_probe_leaves_the_client_on_polling(
+    session: aiohttp.ClientSession, server: RunningServer
+) -> None:
+    base = server.url + "/socket.io/?EIO=4&transport=polling"
+    async with session.get(base) as response:
+        opened = await response.text()
+    sid = string(obj(json.loads(opened[1:]))["sid"])
+    polling = f"{base}&sid={sid}"
+
+    ws_url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    ws = await session.ws_connect(f"{ws_url}&sid={sid}")
+    await ws.send_str("2not-a-probe")
+    assert await closed_within(ws, 5.0), "the failed upgrade must end its WebSocket"
+
+    token = issue_token(JWT_SECRET, "dora")
+    async with session.post(polling, data=f"40{CHAT}," + json.dumps({"token": token})) as posted:
+        assert posted.status == 200
+    async with session.get(polling) as response:
+        answer = await response.text()
+    assert answer.startswith(f"40{CHAT},"), answer  # the session goes on over long-polling
+    socket = lean_sockets(server)[0]
+    assert socket.sink is None
+    assert not socket.upgraded
+
+
+async def test_pings_run_on_timers_and_a_client_that_stops_answering_is_closed(
+    connect: Connector, server: RunningServer, session: aiohttp.ClientSession
+) -> None:
+    eio = server.container.sio().eio
+    eio.ping_interval, eio.ping_timeout = 0.2, 0.4  # read when a connection opens
+    alice = await connect("alice")
+    carol = await raw_chat(session, server, "carol")
+
+    for _ in range(3):  # pings come every interval while they are answered
+        assert await next_packet(carol, within=2.0) == "2"
+        await carol.send_str("3")
+    assert engineio_tasks() == []
+    # then carol goes silent: the server closes her connection after a ping cycle
+    started = time.monotonic()
+    assert await closed_within(carol, 5.0), "a client that stopped answering pings stays open"
+    assert time.monotonic() - started < 3.0
+
+    async def carol_offline() -> bool:
+        presence = await alice.ok("presence:get", {"user_ids": ["carol"]})
+        return objs(presence["presence"])[0]["online"] is False
+
+    deadline = time.monotonic() + 5
+    while not await carol_offline():
+        assert time.monotonic() < deadline, "carol's connection was never unregistered"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_server_side_engineio_close_ends_the_websocket(
+    server: RunningServer, session: aiohttp.ClientSession
+) -> None:
+    ws = await raw_chat(session, server, "erin")
+    (eio_sid,) = server.container.sio().eio.sockets
+
+    await server.container.sio().eio.disconnect(eio_sid)
+
+    packets: list[str] = []
+    while (packet := await next_packet(ws, within=5.0)) is not None:
+        packets.append(packet)
+    assert "1" in packets  # the Engine.IO CLOSE packet, then the connection ends
+    assert server.container.sio().eio.sockets == {}
+
+
+async def test_the_spent_queue_holds_nothing() -> None:
+    queue = SpentQueue()
+    queue.put_nowait("dropped")
+    await queue.put("dropped")
+    assert queue.empty()
+    assert queue.qsize() == 0
+    with pytest.raises(asyncio.QueueEmpty):
+        queue.get_nowait()
+    with pytest.raises(asyncio.QueueEmpty):
+        await queue.get()
+    queue.task_done()
+    await asyncio.wait_for(queue.join(), timeout=1)
