@@ -15,15 +15,22 @@ import contextlib
 import socketio
 from aiohttp import web
 
+from adapters.socketio.frames import FrameSink
+from adapters.socketio.transport import LeanSocket
 
-def _request_of(sio: socketio.AsyncServer, eio_sid: str) -> web.BaseRequest | None:
+
+def _transport_of(sio: socketio.AsyncServer, eio_sid: str) -> FrameSink | None:
+    """The connection under an Engine.IO session: its WebSocket's (which, after an upgrade
+    from long-polling, is not the first request's), else that of the request that opened it."""
+    socket = sio.eio.sockets.get(eio_sid)
+    if isinstance(socket, LeanSocket) and socket.sink is not None:
+        return socket.sink
     environ = sio.environ.get(eio_sid)
     request = environ.get("aiohttp.request") if isinstance(environ, dict) else None
-    return request if isinstance(request, web.BaseRequest) else None
+    return request.transport if isinstance(request, web.BaseRequest) else None
 
 
-def _cut(request: web.BaseRequest | None, *, abort: bool) -> None:
-    transport = request.transport if request is not None else None
+def _cut(transport: FrameSink | None, *, abort: bool) -> None:
     if transport is not None and not transport.is_closing():
         if abort:
             transport.abort()
@@ -37,7 +44,7 @@ async def close_connection(
     """Close one connection now: its handlers run, its transport is cut (`abort`: at once,
     dropping unsent output; else after what is written is flushed)."""
     socket = sio.eio.sockets.get(eio_sid)
-    request = _request_of(sio, eio_sid)
+    transport = _transport_of(sio, eio_sid)
     if socket is not None:
         with contextlib.suppress(Exception):
             await socket.close(wait=False, abort=abort, reason=reason)
@@ -46,21 +53,21 @@ async def close_connection(
                 socket.queue.get_nowait()
                 socket.queue.task_done()
         sio.eio.sockets.pop(eio_sid, None)
-    _cut(request, abort=abort)
+    _cut(transport, abort=abort)
 
 
 async def close_all(sio: socketio.AsyncServer, reason: str, *, flush_s: float) -> int:
     """Tell every client to go (engine.io CLOSE), give it `flush_s`, then close the
     connections; returns how many there were."""
     eio_sids = list(sio.eio.sockets)
-    requests = [_request_of(sio, eio_sid) for eio_sid in eio_sids]
+    transports = [_transport_of(sio, eio_sid) for eio_sid in eio_sids]
     for eio_sid in eio_sids:
         socket = sio.eio.sockets.get(eio_sid)
         if socket is not None:
             with contextlib.suppress(Exception):
                 await socket.close(wait=False, abort=False, reason=reason)
     await asyncio.sleep(flush_s)
-    for eio_sid, request in zip(eio_sids, requests, strict=True):
+    for eio_sid, transport in zip(eio_sids, transports, strict=True):
         sio.eio.sockets.pop(eio_sid, None)
-        _cut(request, abort=False)
+        _cut(transport, abort=False)
     return len(eio_sids)

@@ -27,6 +27,8 @@ class FrameSink(Protocol):
 
     def close(self) -> None: ...
 
+    def abort(self) -> None: ...
+
 
 def websocket_frame(payload: str | bytes) -> bytes:
     """One frame holding `payload`: a text frame for `str`, a binary frame for `bytes`."""

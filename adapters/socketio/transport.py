@@ -43,6 +43,28 @@ from application.logging import get_logger
 log = get_logger("switchboard.transport")
 
 
+KEPT_ENVIRON = (
+    "aiohttp.request",
+    "REQUEST_METHOD",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "REMOTE_ADDR",
+    "HTTP_USER_AGENT",
+    "HTTP_ORIGIN",
+    "HTTP_X_FORWARDED_FOR",
+)
+"""What a WebSocket connection's WSGI-style environ keeps for its lifetime: the aiohttp
+request (which has every header, for the handshake) and what the Admin UI shows."""
+
+
+def trim_environ(environ: dict[str, object]) -> None:
+    """Drop the rest of python-engineio's environ in place (it copies every request header
+    under a new `HTTP_*` key; about 1 KB a connection, kept as long as the connection)."""
+    kept = {key: environ[key] for key in KEPT_ENVIRON if key in environ}
+    environ.clear()
+    environ.update(kept)
+
+
 class LeanWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]  # untyped library
     """engine.io's aiohttp WebSocket, exposing its response and transport to the socket,
     with compression a choice (off by default: deflating every small frame costs more CPU
@@ -60,6 +82,7 @@ class LeanWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]  # untyped 
         )
         self._sock = response
         await response.prepare(request)
+        trim_environ(environ)
         self.environ = environ
         self.response = response
         self.transport = request.transport
@@ -171,22 +194,17 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]  # untyped lib
 
     async def _websocket_handler(self, ws: LeanWebSocket) -> None:
         """Serve the socket over WebSocket until either side closes it."""
-        response, server = ws.response, self.server
+        response, server, transport = ws.response, self.server, ws.transport
+        if transport is None:  # the connection is already gone
+            await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+            return
         if self.connected:  # already connected over long-polling: this is an upgrade
             if not await self._upgrade(response):
                 return
         else:
             self.connected = True
             self.upgraded = True
-        # from here on, frames go straight out: first what was queued, in order
-        self.sink = ws.transport
-        queue, self.queue = self.queue, SPENT_QUEUE
-        while not queue.empty():
-            queued = queue.get_nowait()
-            queue.task_done()
-            if queued is not None:
-                self.write(queued)
-        self.upgrading = False
+        self._go_direct(transport)
         try:
             while (data := await self._read(response)) is not None:
                 try:
@@ -201,6 +219,18 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]  # untyped lib
             self.sink = None
             await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
             await response.close()
+
+    def _go_direct(self, transport: FrameSink) -> None:
+        """From now on frames go straight to `transport`: first what was queued, in order.
+        (A method of its own so that no frame keeps the old queue alive.)"""
+        self.sink = transport
+        queue, self.queue = self.queue, SPENT_QUEUE
+        while not queue.empty():
+            queued = queue.get_nowait()
+            queue.task_done()
+            if queued is not None:
+                self.write(queued)
+        self.upgrading = False
 
     async def _upgrade(self, response: web.WebSocketResponse) -> bool:
         """The probe exchange of a polling-to-WebSocket upgrade; whether it succeeded."""
@@ -222,17 +252,18 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]  # untyped lib
         return True
 
     async def _read(self, response: web.WebSocketResponse) -> str | bytes | None:
-        """The next data frame, or None once the connection is closed, silent for longer
-        than a ping cycle, or sends a frame over the size bound."""
-        server = self.server
+        """The next data frame, or None once the connection is closed or sends a frame over
+        the size bound. No read timeout (it would cost a timer per connection): a client
+        that stops answering pings is closed by python-engineio's monitor task, which checks
+        every socket's ping timeout."""
         try:
-            message = await response.receive(timeout=server.ping_interval + server.ping_timeout)
-        except (TimeoutError, OSError, RuntimeError):
+            message = await response.receive()
+        except (OSError, RuntimeError):
             return None
         if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             return None
         data = message.data
-        if not isinstance(data, str | bytes) or len(data) > server.max_http_buffer_size:
+        if not isinstance(data, str | bytes) or len(data) > self.server.max_http_buffer_size:
             return None
         return data
 
