@@ -10,7 +10,7 @@ import attrs
 from aiohttp import web
 
 from adapters.auth import issue_token
-from adapters.http.api import HttpApi, json_errors
+from adapters.http.api import HttpApi, json_error_bodies
 from adapters.http.health import dev_token_handler, healthz, readyz_handler
 from adapters.http.metrics import add_metrics_routes
 from adapters.memory.probe import MemoryProbe
@@ -35,7 +35,9 @@ def build_container(settings: Settings) -> Container:
 def create_app(settings: Settings, container: Container | None = None) -> web.Application:
     """Build the aiohttp application with every namespace and route mounted."""
     container = container or build_container(settings)
-    app = web.Application(client_max_size=settings.max_payload_bytes, middlewares=[json_errors])
+    # no middleware: see json_error_bodies
+    app = web.Application(client_max_size=settings.max_payload_bytes)
+    app.on_response_prepare.append(json_error_bodies)
     app[CONTAINER] = container
     sio = container.sio()
     sio.attach(app)

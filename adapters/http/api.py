@@ -7,9 +7,10 @@ import json
 from collections.abc import Awaitable, Callable
 
 import structlog
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from adapters.http.errors import error_response
+from application.contract import wire
 from application.handlers.api import ServerApi
 from application.logging import get_logger
 from application.pipeline import correlation_id_var, new_correlation_id
@@ -29,21 +30,30 @@ _CODE_OF_STATUS = {
 }
 
 
-@web.middleware
-async def json_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Turn aiohttp's HTTP errors (404, 405, 413, ...) into the contract's error objects."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400 or request.path.startswith("/socket.io"):
-            raise
-        code = _CODE_OF_STATUS.get(exc.status, "internal" if exc.status >= 500 else "conflict")
-        response = error_response(code, exc.reason, status=exc.status)
-        if "Allow" in exc.headers:  # a 405 must say which methods are allowed
-            response.headers["Allow"] = exc.headers["Allow"]
-        return response
+async def json_error_bodies(request: web.Request, response: web.StreamResponse) -> None:
+    """Give aiohttp's own error answers (unknown route 404, 405, 413, 500) the contract's
+    JSON error object, just before their headers go out (`on_response_prepare`).
+
+    A signal rather than a middleware on purpose: a middleware is a coroutine frame that lives
+    as long as the request, and a WebSocket request lives as long as its connection (about
+    1 KB per connection, with aiohttp's own middleware wrapper). Engine.IO's answers under
+    `/socket.io` keep their own format, as do answers that are already JSON."""
+    if (
+        response.status < 400
+        or not isinstance(response, web.Response)
+        or response.content_type == "application/json"
+        or request.path.startswith("/socket.io")
+    ):
+        return
+    code = _CODE_OF_STATUS.get(
+        response.status, "internal" if response.status >= 500 else "conflict"
+    )
+    cid = correlation_id_var.get() or new_correlation_id()
+    body = json.dumps({"error": wire.error_object(code, response.reason, cid, None)}).encode()
+    response.content_type = "application/json"
+    response.charset = "utf-8"
+    response.body = body
+    response.headers[hdrs.CONTENT_LENGTH] = str(len(body))  # aiohttp counted the old body
 
 
 class HttpApi:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -14,8 +13,10 @@ class MemoryActiveUsersStore:
 
     def __init__(self) -> None:
         self._by_sid: dict[Sid, Connection] = {}
-        self._by_user: dict[tuple[UserId, str], set[Sid]] = defaultdict(set)
-        self._namespaces_of: dict[UserId, set[str]] = defaultdict(set)
+        # tuples, not sets: a user has a handful of connections, and a set costs about 200
+        # bytes even for one element (this index exists for every connected user)
+        self._by_user: dict[tuple[UserId, str], tuple[Sid, ...]] = {}
+        self._namespaces_of: dict[UserId, tuple[str, ...]] = {}
         self._last_seen: dict[tuple[UserId, str], datetime] = {}
         self._expires: dict[Sid, datetime] = {}
 
@@ -32,10 +33,12 @@ class MemoryActiveUsersStore:
             self._expires[connection.sid] = expires_at
         if previous is not None:
             return ConnectionChange(connection=previous, user_online_changed=False)
-        sids = self._by_user[key]
+        sids = self._by_user.get(key, ())
         first = not sids
-        sids.add(connection.sid)
-        self._namespaces_of[connection.user_id].add(connection.namespace)
+        self._by_user[key] = (*sids, connection.sid)
+        namespaces = self._namespaces_of.get(connection.user_id, ())
+        if connection.namespace not in namespaces:
+            self._namespaces_of[connection.user_id] = (*namespaces, connection.namespace)
         self._by_sid[connection.sid] = connection
         return ConnectionChange(connection=connection, user_online_changed=first)
 
@@ -49,15 +52,20 @@ class MemoryActiveUsersStore:
         if connection is None:
             return None
         key = (connection.user_id, connection.namespace)
-        sids = self._by_user[key]
-        sids.discard(sid)
+        sids = tuple(other for other in self._by_user.get(key, ()) if other != sid)
         last = not sids
-        if last:
-            del self._by_user[key]
-            namespaces = self._namespaces_of[connection.user_id]
-            namespaces.discard(connection.namespace)
-            if not namespaces:
-                del self._namespaces_of[connection.user_id]
+        if not last:
+            self._by_user[key] = sids
+        else:
+            self._by_user.pop(key, None)
+            user_id = connection.user_id
+            namespaces = tuple(
+                ns for ns in self._namespaces_of.get(user_id, ()) if ns != connection.namespace
+            )
+            if namespaces:
+                self._namespaces_of[user_id] = namespaces
+            else:
+                self._namespaces_of.pop(user_id, None)
             self._last_seen[key] = at
         return ConnectionChange(connection=connection, user_online_changed=last)
 
