@@ -13,7 +13,8 @@ most of the 7.7 KB that asyncio held per connection (docs/performance.md, "Memor
   sends it; writes are synchronous, so frames keep the order in which they were sent, and a
   broadcast can write one pre-built frame to every recipient (`delivery.fast_local_emit`);
 - the connection's own aiohttp handler task reads, with aiohttp's `receive(timeout=...)`;
-- pings are timer callbacks (`loop.call_later`), not sleeping tasks.
+- pings are due times in one `PingSchedule` per server (one timer for every socket), not
+  a sleeping task per socket.
 
 Unsent output now waits in the transport's write buffer instead of the socket's queue; the
 slow-consumer guard bounds both (`adapters/socketio/slow_consumers.py`).
@@ -28,6 +29,8 @@ the first ping is scheduled.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import math
 import time
 
 import socketio
@@ -125,6 +128,55 @@ class SpentQueue:
 SPENT_QUEUE = SpentQueue()
 
 
+class PingSchedule:
+    """When each socket's next ping is due, in slots of `resolution_s`, with one timer for
+    all of them (a `loop.call_later` per socket costs about 0.5 KB while it waits, with its
+    context copy). A ping may go out up to one slot late, which the client's ping timeout
+    (20 s by default) absorbs."""
+
+    def __init__(self, resolution_s: float = 0.1) -> None:
+        self._resolution_s = resolution_s
+        self._slots: dict[int, list[LeanSocket]] = {}
+        self._order: list[int] = []  # a heap of the slots in use
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, socket: LeanSocket, delay_s: float) -> None:
+        """Ping `socket` in `delay_s` (or up to one slot later)."""
+        loop = asyncio.get_running_loop()
+        slot = math.ceil((loop.time() + delay_s) / self._resolution_s)
+        due = self._slots.get(slot)
+        if due is None:
+            self._slots[slot] = [socket]
+            heapq.heappush(self._order, slot)
+            if self._order[0] == slot:
+                self._arm(loop)
+        else:
+            due.append(socket)
+
+    def pending(self) -> int:
+        """How many pings are scheduled."""
+        return sum(len(due) for due in self._slots.values())
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(self._order[0] * self._resolution_s, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        # half a slot of slack: the loop may run a timer a little before its time
+        now = loop.time() / self._resolution_s + 0.5
+        while self._order and self._order[0] <= now:
+            for socket in self._slots.pop(heapq.heappop(self._order)):
+                try:
+                    socket.ping_now()
+                except Exception:
+                    log.exception("ping_failed", sid=socket.sid)
+        if self._order:
+            self._arm(loop)
+
+
 class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]  # untyped library
     """An Engine.IO socket that writes straight to its WebSocket (see the module doc)."""
 
@@ -139,8 +191,6 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]  # untyped lib
 
     sink: FrameSink | None = None
     """The transport while the connection is on WebSocket and not upgrading; else None."""
-
-    ping_timer: asyncio.TimerHandle | None = None
 
     def writable(self) -> FrameSink | None:
         """Where a frame for this socket goes now, or None to use the queue."""
@@ -164,15 +214,17 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]  # untyped lib
             self.write(pkt)
 
     def schedule_ping(self) -> None:
-        """Ping after the interval (once the previous ping was answered), on a timer."""
+        """Ping after the interval (once the previous ping was answered), on the server's
+        `PingSchedule`."""
         if self.last_ping:
             self.last_ping = None
-            self.ping_timer = asyncio.get_running_loop().call_later(
-                self.server.ping_interval, self._ping
-            )
+            schedule = getattr(self.server, "ping_schedule", None)
+            if not isinstance(schedule, PingSchedule):
+                raise TypeError("a LeanSocket needs a server with a PingSchedule")
+            schedule.add(self, self.server.ping_interval)
 
-    def _ping(self) -> None:
-        self.ping_timer = None
+    def ping_now(self) -> None:
+        """Send the ping that is due (unless the socket is closing)."""
         if self.closing or self.closed:
             return
         self.last_ping = time.time()
@@ -183,10 +235,8 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]  # untyped lib
             self.write(ping)
 
     async def close(self, wait: bool = True, abort: bool = False, reason: object = None) -> None:
-        """Close the socket; on WebSocket, the connection too once the CLOSE packet is out."""
-        if self.ping_timer is not None:
-            self.ping_timer.cancel()
-            self.ping_timer = None
+        """Close the socket; on WebSocket, the connection too once the CLOSE packet is out.
+        (A ping still scheduled finds the socket closed and does nothing.)"""
         sink = self.sink
         await super().close(wait=wait, abort=abort, reason=reason)
         if sink is not None and not abort and not sink.is_closing():
@@ -274,6 +324,7 @@ class LeanServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped library
 
     def __init__(self, *, compress: bool = False, **options: object) -> None:
         super().__init__(**options)
+        self.eio.ping_schedule = PingSchedule()
         websocket = type("SwitchboardWebSocket", (LeanWebSocket,), {"compress": compress})
         self.eio._async = {**self.eio._async, "websocket": websocket}
 

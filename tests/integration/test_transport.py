@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from adapters.auth import issue_token
-from adapters.socketio.transport import SPENT_QUEUE, LeanSocket, SpentQueue
+from adapters.socketio.transport import SPENT_QUEUE, LeanSocket, PingSchedule, SpentQueue
 from tests.integration.conftest import JWT_SECRET, Connector, RunningServer
 from tests.integration.support import CHAT, create_room, integer, obj, objs, string, wait_until
 
@@ -78,8 +78,9 @@ async def test_websocket_connections_are_written_directly_without_engineio_tasks
     for socket in sockets:
         assert socket.sink is not None  # frames go straight to the transport
         assert socket.queue is SPENT_QUEUE  # no asyncio.Queue kept per connection
-        assert socket.ping_timer is not None  # the next ping is a timer, not a task
     assert engineio_tasks() == []
+    # the next pings are entries in the server's one schedule, not a task or timer each
+    assert server.container.sio().eio.ping_schedule.pending() == 5
     # and they work: a message reaches all five, acks come back
     await clients[1].ok("message:send", {"room_id": room_id, "text": "hi", "client_msg_id": "1"})
     for client in clients:
@@ -174,6 +175,35 @@ async def test_a_server_side_engineio_close_ends_the_websocket(
         packets.append(packet)
     assert "1" in packets  # the Engine.IO CLOSE packet, then the connection ends
     assert server.container.sio().eio.sockets == {}
+
+
+class RecordingSocket(LeanSocket):
+    """A socket that only records when its ping is sent."""
+
+    def __init__(self, name: str, pinged: list[tuple[str, float]]) -> None:
+        self.sid = name
+        self._pinged = pinged
+
+    def ping_now(self) -> None:
+        self._pinged.append((self.sid, asyncio.get_running_loop().time()))
+
+
+async def test_the_ping_schedule_pings_each_socket_once_when_due_in_order() -> None:
+    schedule = PingSchedule(resolution_s=0.02)
+    pinged: list[tuple[str, float]] = []
+    started = asyncio.get_running_loop().time()
+    for name, delay in [("c", 0.3), ("a", 0.1), ("b", 0.2), ("a2", 0.1)]:
+        schedule.add(RecordingSocket(name, pinged), delay)
+    assert schedule.pending() == 4
+
+    await wait_until(lambda: len(pinged) == 4, within=3, what="four pings")
+    await asyncio.sleep(0.1)
+
+    assert [name for name, _ in pinged] == ["a", "a2", "b", "c"]  # each once, by due time
+    delays = {name: at - started for name, at in pinged}
+    for name, delay in [("a", 0.1), ("b", 0.2), ("c", 0.3)]:
+        assert delay - 0.02 <= delays[name] <= delay + 1.0, (name, delays[name])
+    assert schedule.pending() == 0
 
 
 async def test_the_spent_queue_holds_nothing() -> None:
