@@ -12,18 +12,25 @@ most of the 7.7 KB that asyncio held per connection (docs/performance.md, "Memor
 - a packet is written to the transport at once, as one WebSocket frame, in the task that
   sends it; writes are synchronous, so frames keep the order in which they were sent, and a
   broadcast can write one pre-built frame to every recipient (`delivery.fast_local_emit`);
-- the connection's own aiohttp handler task reads, with aiohttp's `receive(timeout=...)`;
+- the connection's own aiohttp handler task reads (aiohttp's `receive()`, no timer: a client
+  that stops answering pings is closed by python-engineio's monitor task);
 - pings are due times in one `PingSchedule` per server (one timer for every socket), not
   a sleeping task per socket.
 
 Unsent output now waits in the transport's write buffer instead of the socket's queue; the
 slow-consumer guard bounds both (`adapters/socketio/slow_consumers.py`).
 
+Each object and coroutine frame that lives as long as a connection is paid for on every
+connection, so the WebSocket is served in one frame (`LeanSocket.handle_get_request`), the
+environ is trimmed, and the spent queue is dropped. Together with the absence of an aiohttp
+middleware (`adapters/http/api.py`, `json_error_bodies`), this took a held connection from
+33 to about 20 KB of RSS (docs/performance.md).
+
 Why by hand: python-engineio has no option for this, and its WebSocket handler is one
 function; `LeanSocket` overrides the socket's `send`, `schedule_ping`, `close` and
-`_websocket_handler` and keeps everything else (packet codec, ping timeout, events).
-Sockets become `LeanSocket`s when Engine.IO reports the connection (`LeanServer`), before
-the first ping is scheduled.
+`handle_get_request` (for WebSocket requests only) and keeps everything else (packet
+codec, ping timeout, events, long-polling). Sockets become `LeanSocket`s when Engine.IO
+reports the connection (`LeanServer`), before the first ping is scheduled.
 """
 
 from __future__ import annotations
@@ -38,7 +45,6 @@ from aiohttp import WSMsgType, web
 from engineio import async_socket
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
-from engineio.async_drivers import aiohttp as aiohttp_driver
 
 from adapters.socketio.frames import FrameSink, websocket_frame
 from application.logging import get_logger
@@ -60,37 +66,22 @@ KEPT_ENVIRON = (
 request (which has every header, for the handshake) and what the Admin UI shows."""
 
 
+def _asks_for_websocket(environ: dict[str, object]) -> bool:
+    """Whether a GET asks to switch to WebSocket (python-engineio's own test)."""
+    connection = environ.get("HTTP_CONNECTION", "")
+    upgrade = environ.get("HTTP_UPGRADE", "")
+    if not isinstance(connection, str) or not isinstance(upgrade, str):
+        return False
+    tokens = [token.strip() for token in connection.lower().split(",")]
+    return "upgrade" in tokens and upgrade.lower() == "websocket"
+
+
 def trim_environ(environ: dict[str, object]) -> None:
     """Drop the rest of python-engineio's environ in place (it copies every request header
     under a new `HTTP_*` key; about 1 KB a connection, kept as long as the connection)."""
     kept = {key: environ[key] for key in KEPT_ENVIRON if key in environ}
     environ.clear()
     environ.update(kept)
-
-
-class LeanWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]  # untyped library
-    """engine.io's aiohttp WebSocket, exposing its response and transport to the socket,
-    with compression a choice (off by default: deflating every small frame costs more CPU
-    than it saves)."""
-
-    compress = False
-
-    async def __call__(self, environ: dict[str, object]) -> web.WebSocketResponse:
-        """Serve one WebSocket connection."""
-        request = environ["aiohttp.request"]
-        if not isinstance(request, web.Request):
-            raise TypeError("engine.io passed no aiohttp request")
-        response = web.WebSocketResponse(
-            max_msg_size=self.server.max_http_buffer_size, compress=self.compress
-        )
-        self._sock = response
-        await response.prepare(request)
-        trim_environ(environ)
-        self.environ = environ
-        self.response = response
-        self.transport = request.transport
-        await self.handler(self)
-        return response
 
 
 class SpentQueue:
@@ -242,21 +233,47 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]  # untyped lib
         if sink is not None and not abort and not sink.is_closing():
             sink.close()  # flushes what is written (the CLOSE packet), then closes
 
-    async def _websocket_handler(self, ws: LeanWebSocket) -> None:
-        """Serve the socket over WebSocket until either side closes it."""
-        response, server, transport = ws.response, self.server, ws.transport
+    async def handle_get_request(self, environ: dict[str, object]) -> object:
+        """A long-polling GET as python-engineio answers it; a WebSocket request (a new
+        connection, or an upgrade) is served right here until the connection ends. In this
+        one frame on purpose: every object and coroutine frame that lives as long as the
+        connection costs memory on each of them."""
+        request = environ.get("aiohttp.request")
+        if not isinstance(request, web.Request) or not _asks_for_websocket(environ):
+            return await super().handle_get_request(environ)
+        if self.upgraded:
+            raise OSError("Socket has been upgraded already")
+        server = self.server
+        response = web.WebSocketResponse(
+            max_msg_size=server.max_http_buffer_size,
+            compress=getattr(server, "websocket_compression", False) is True,
+        )
+        await response.prepare(request)
+        trim_environ(environ)
+        transport = request.transport
         if transport is None:  # the connection is already gone
             await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
-            return
+            return response
         if self.connected:  # already connected over long-polling: this is an upgrade
             if not await self._upgrade(response):
-                return
+                return response
         else:
             self.connected = True
             self.upgraded = True
         self._go_direct(transport)
         try:
-            while (data := await self._read(response)) is not None:
+            while True:
+                try:
+                    message = await response.receive()  # no timer: see _read
+                except (OSError, RuntimeError):
+                    break
+                data = message.data
+                if (
+                    message.type not in (WSMsgType.TEXT, WSMsgType.BINARY)
+                    or not isinstance(data, str | bytes)
+                    or len(data) > server.max_http_buffer_size
+                ):
+                    break
                 try:
                     await self.receive(eio_packet.Packet(encoded_packet=data))
                 except eio_exceptions.UnknownPacketError:
@@ -269,6 +286,7 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]  # untyped lib
             self.sink = None
             await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
             await response.close()
+        return response
 
     def _go_direct(self, transport: FrameSink) -> None:
         """From now on frames go straight to `transport`: first what was queued, in order.
@@ -319,14 +337,14 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]  # untyped lib
 
 
 class LeanServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped library
-    """python-socketio's server whose Engine.IO sockets are `LeanSocket`s, served by
-    `LeanWebSocket` (`compress`: offer permessage-deflate)."""
+    """python-socketio's server whose Engine.IO sockets are `LeanSocket`s (`compress`:
+    offer permessage-deflate on WebSockets; off by default, as deflating every small frame
+    costs more CPU than it saves)."""
 
     def __init__(self, *, compress: bool = False, **options: object) -> None:
         super().__init__(**options)
         self.eio.ping_schedule = PingSchedule()
-        websocket = type("SwitchboardWebSocket", (LeanWebSocket,), {"compress": compress})
-        self.eio._async = {**self.eio._async, "websocket": websocket}
+        self.eio.websocket_compression = compress
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, object]) -> object:
         """Engine.IO reports a new connection: make its socket lean (before the first ping
