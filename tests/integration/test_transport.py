@@ -11,11 +11,13 @@ import time
 from collections.abc import AsyncIterator
 
 import aiohttp
+import attrs
 import pytest
 
 from adapters.auth import issue_token
 from adapters.socketio.transport import SPENT_QUEUE, LeanSocket, PingSchedule, SpentQueue
-from tests.integration.conftest import JWT_SECRET, Connector, RunningServer
+from application.settings import Settings
+from tests.integration.conftest import JWT_SECRET, Connector, RunningServer, make_settings
 from tests.integration.support import CHAT, create_room, integer, obj, objs, string, wait_until
 
 
@@ -175,6 +177,49 @@ async def test_a_server_side_engineio_close_ends_the_websocket(
         packets.append(packet)
     assert "1" in packets  # the Engine.IO CLOSE packet, then the connection ends
     assert server.container.sio().eio.sockets == {}
+
+
+async def negotiated_deflate(session: aiohttp.ClientSession, server: RunningServer) -> bool:
+    """Whether the server accepts permessage-deflate offered by a client; and that a
+    command and a broadcast work over such a connection (frames written directly are
+    uncompressed, which RFC 7692 allows on a deflate connection)."""
+    url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    async with session.ws_connect(url, compress=15) as ws:
+        extensions = ws._response.headers.get("Sec-WebSocket-Extensions", "")
+        assert (await ws.receive_str(timeout=5)).startswith("0{")
+        await ws.send_str(f"40{CHAT}," + json.dumps({"token": issue_token(JWT_SECRET, "zed")}))
+        assert (await ws.receive_str(timeout=5)).startswith(f"40{CHAT},")
+        await ws.send_str(f"42{CHAT},1" + json.dumps(["room:create", {"name": "z"}]))
+        while not (packet := await ws.receive_str(timeout=5)).startswith(f"43{CHAT},1"):
+            pass
+        room_id = obj(obj(obj(json.loads(packet[len(f"43{CHAT},1") :])[0])["data"])["room"])
+        payload = {"room_id": room_id["id"], "text": "squeezed", "client_msg_id": "z1"}
+        await ws.send_str(f"42{CHAT},2" + json.dumps(["message:send", payload]))
+        seen: set[str] = set()
+        while seen != {"ack", "message"}:
+            packet = await ws.receive_str(timeout=5)
+            if packet.startswith(f"43{CHAT},2"):
+                seen.add("ack")
+            elif packet.startswith(f'42{CHAT},["message:new"') and "squeezed" in packet:
+                seen.add("message")
+    return "permessage-deflate" in extensions
+
+
+async def test_without_compression_deflate_is_not_negotiated(
+    server: RunningServer, session: aiohttp.ClientSession
+) -> None:
+    assert not await negotiated_deflate(session, server)
+
+
+class TestCompression:
+    @pytest.fixture
+    def server_settings(self) -> Settings:
+        return attrs.evolve(make_settings(), websocket_compression=True)
+
+    async def test_with_compression_deflate_is_negotiated_and_frames_flow(
+        self, server: RunningServer, session: aiohttp.ClientSession
+    ) -> None:
+        assert await negotiated_deflate(session, server)
 
 
 class RecordingSocket(LeanSocket):
