@@ -44,3 +44,8 @@ def websocket_frame(payload: str | bytes) -> bytes:
     else:
         header = bytes((first, 127)) + size.to_bytes(8, "big")
     return header + data
+
+
+def websocket_close_frame(code: int) -> bytes:
+    """A close frame with this status code and no reason (1000: normal closure)."""
+    return bytes((0x88, 2)) + code.to_bytes(2, "big")

@@ -46,7 +46,7 @@ from engineio import async_socket
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 
-from adapters.socketio.frames import FrameSink, websocket_frame
+from adapters.socketio.frames import FrameSink, websocket_close_frame, websocket_frame
 from application.logging import get_logger
 
 log = get_logger("switchboard.transport")
@@ -54,6 +54,8 @@ log = get_logger("switchboard.transport")
 
 KEPT_ENVIRON = (
     "aiohttp.request",
+    "wsgi.url_scheme",
+    "HTTP_X_FORWARDED_PROTO",
     "REQUEST_METHOD",
     "PATH_INFO",
     "QUERY_STRING",
@@ -117,6 +119,22 @@ class SpentQueue:
 
 
 SPENT_QUEUE = SpentQueue()
+
+
+def _decoded(data: str | bytes | None) -> eio_packet.Packet | None:
+    """The Engine.IO packet in a frame, or None (no frame, or not a packet)."""
+    if data is None:
+        return None
+    try:
+        return eio_packet.Packet(encoded_packet=data)
+    except Exception:
+        return None
+
+
+CLOSE_FLUSH_MAX_BYTES = 64 * 1024
+"""A server-side close flushes at most this much unsent output; more is dropped (abort)."""
+
+WEBSOCKET_CLOSE_NORMAL = websocket_close_frame(1000)
 
 
 class PingSchedule:
@@ -227,11 +245,21 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]  # untyped lib
 
     async def close(self, wait: bool = True, abort: bool = False, reason: object = None) -> None:
         """Close the socket; on WebSocket, the connection too once the CLOSE packet is out.
-        (A ping still scheduled finds the socket closed and does nothing.)"""
+        (A ping still scheduled finds the socket closed and does nothing; the read loop
+        stops at its next frame, see `handle_get_request`.)"""
         sink = self.sink
         await super().close(wait=wait, abort=abort, reason=reason)
-        if sink is not None and not abort and not sink.is_closing():
-            sink.close()  # flushes what is written (the CLOSE packet), then closes
+        sink = self.sink or sink  # an upgrade may have gone direct meanwhile
+        if sink is None or abort or sink.is_closing():
+            return
+        if (
+            reason == self.server.reason.PING_TIMEOUT
+            or sink.get_write_buffer_size() > CLOSE_FLUSH_MAX_BYTES
+        ):
+            sink.abort()  # a client that does not read would hold the buffer for ever
+            return
+        sink.write(WEBSOCKET_CLOSE_NORMAL)
+        sink.close()  # flushes what is written (CLOSE packet, close frame), then closes
 
     async def handle_get_request(self, environ: dict[str, object]) -> object:
         """A long-polling GET as python-engineio answers it; a WebSocket request (a new
@@ -262,7 +290,7 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]  # untyped lib
             self.upgraded = True
         self._go_direct(transport)
         try:
-            while True:
+            while not self.closed:  # a closed socket's connection is not served any more
                 try:
                     message = await response.receive()  # no timer: see _read
                 except (OSError, RuntimeError):
@@ -298,26 +326,30 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]  # untyped lib
             queue.task_done()
             if queued is not None:
                 self.write(queued)
+        # a long-poll still waiting on the old queue (a client that sent the UPGRADE packet
+        # before its poll ended) gets its NOOP, as with python-engineio's shared queue
+        queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))
         self.upgrading = False
 
     async def _upgrade(self, response: web.WebSocketResponse) -> bool:
-        """The probe exchange of a polling-to-WebSocket upgrade; whether it succeeded."""
+        """The probe exchange of a polling-to-WebSocket upgrade; whether it succeeded. On
+        any failure (a wrong or malformed packet, the connection gone, cancellation) the
+        socket goes on over long-polling."""
         self.upgrading = True  # packets sent meanwhile wait in the queue
-        probe = await self._read(response)
-        decoded = eio_packet.Packet(encoded_packet=probe) if probe is not None else None
-        if decoded is None or decoded.packet_type != eio_packet.PING or decoded.data != "probe":
-            self.upgrading = False
-            return False
-        await response.send_str(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
-        await self.queue.put(eio_packet.Packet(eio_packet.NOOP))  # ends the pending poll
-        upgrade = await self._read(response)
-        decoded = eio_packet.Packet(encoded_packet=upgrade) if upgrade is not None else None
-        if decoded is None or decoded.packet_type != eio_packet.UPGRADE:
-            self.upgraded = False
-            self.upgrading = False
-            return False
-        self.upgraded = True
-        return True
+        upgraded = False
+        try:
+            probe = _decoded(await self._read(response))
+            if probe is None or probe.packet_type != eio_packet.PING or probe.data != "probe":
+                return False
+            await response.send_str(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
+            await self.queue.put(eio_packet.Packet(eio_packet.NOOP))  # ends the pending poll
+            upgrade = _decoded(await self._read(response))
+            upgraded = upgrade is not None and upgrade.packet_type == eio_packet.UPGRADE
+            return upgraded
+        finally:
+            self.upgraded = upgraded
+            if not upgraded:
+                self.upgrading = False
 
     async def _read(self, response: web.WebSocketResponse) -> str | bytes | None:
         """The next data frame, or None once the connection is closed or sends a frame over

@@ -9,7 +9,7 @@ import attrs
 import pytest
 
 from adapters.socketio.delivery import STATS
-from adapters.socketio.frames import websocket_frame
+from adapters.socketio.frames import websocket_close_frame, websocket_frame
 from application.settings import Settings
 from tests.integration.conftest import Connector, make_settings
 from tests.integration.support import ChatClient, create_room, integer, string, wait_until
@@ -35,6 +35,7 @@ def test_websocket_frame_lengths_and_opcodes() -> None:
     assert large[:2] == b"\x82\x7f"  # bytes: a binary frame
     assert int.from_bytes(large[2:10], "big") == 70_000
     assert len(large) == 70_010
+    assert websocket_close_frame(1000) == b"\x88\x02\x03\xe8"
 
 
 async def test_a_burst_arrives_complete_and_in_order_through_both_paths(

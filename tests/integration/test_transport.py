@@ -112,6 +112,14 @@ async def test_a_client_that_starts_on_polling_upgrades_and_misses_nothing(
     assert [m["text"] for m in objs(history["messages"])] == [f"m{i}" for i in range(25, 30)]
 
 
+async def polling_session(session: aiohttp.ClientSession, server: RunningServer) -> str:
+    """A long-polling Engine.IO session (no namespace yet); its sid."""
+    base = server.url + "/socket.io/?EIO=4&transport=polling"
+    async with session.get(base) as response:
+        opened = await response.text()
+    return string(obj(json.loads(opened[1:]))["sid"])
+
+
 async def test_a_failed_upgrade_probe_leaves_the_client_on_polling(
     session: aiohttp.ClientSession, server: RunningServer
 ) -> None:
@@ -176,6 +184,7 @@ async def test_a_server_side_engineio_close_ends_the_websocket(
     while (packet := await next_packet(ws, within=5.0)) is not None:
         packets.append(packet)
     assert "1" in packets  # the Engine.IO CLOSE packet, then the connection ends
+    assert ws.close_code == 1000  # with a WebSocket close frame: a normal closure
     assert server.container.sio().eio.sockets == {}
 
 
@@ -220,6 +229,119 @@ class TestCompression:
         self, server: RunningServer, session: aiohttp.ClientSession
     ) -> None:
         assert await negotiated_deflate(session, server)
+
+
+async def test_a_websocket_whose_client_sent_close_is_not_held_open_forever(
+    server: RunningServer, session: aiohttp.ClientSession
+) -> None:
+    """python-engineio bounds every WebSocket read by ping_interval + ping_timeout, so a
+    client that sends Engine.IO CLOSE ("1") and then keeps the TCP connection open is cut
+    after one ping cycle. The lean transport reads with no timeout and its socket, closed,
+    leaves eio.sockets (no pings, no ping-timeout check, not in close_all): the connection
+    is held for as long as the client likes."""
+    eio = server.container.sio().eio
+    eio.ping_interval, eio.ping_timeout = 0.2, 0.4
+    ws = await raw_chat(session, server, "mallory")
+    try:
+        await ws.send_str("1")  # Engine.IO CLOSE, then silence (the TCP stays open)
+        await asyncio.sleep(0.3)
+        assert eio.sockets == {} or all(s.closed for s in eio.sockets.values())
+        assert await closed_within(ws, 3.0), (
+            "the server never closes a WebSocket whose Engine.IO socket is closed"
+        )
+    finally:
+        await ws.close()
+
+
+async def test_pending_poll_is_ended_when_upgrade_packet_is_pipelined(
+    server: RunningServer, session: aiohttp.ClientSession
+) -> None:
+    """A poll pending when the upgrade completes must be answered (NOOP), as
+    python-engineio does; here the client pipelines "2probe" and "5" (the UPGRADE frame is
+    already read when the NOOP is queued). `_go_direct` takes the NOOP off the queue (and
+    writes it to the WebSocket) before the pending poll's woken getter runs, then swaps the
+    queue: the poll waits on a dead queue for ping_interval + ping_timeout, answers 400, and
+    `handle_get_request`'s QueueEmpty path closes the (healthy, upgraded) session with
+    TRANSPORT_ERROR."""
+    eio = server.container.sio().eio
+    eio.ping_interval, eio.ping_timeout = 1.0, 1.0  # a stuck poll gives up after 2 s
+    sid = await polling_session(session, server)
+    polling = server.url + f"/socket.io/?EIO=4&transport=polling&sid={sid}"
+
+    async def poll() -> str:
+        async with session.get(polling) as response:
+            return f"{response.status} {await response.text()}"
+
+    pending = asyncio.ensure_future(poll())
+    await asyncio.sleep(0.2)
+    assert not pending.done()
+    ws_url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    ws_url += f"&sid={sid}"
+    ws = await session.ws_connect(ws_url)
+    try:
+        await ws.send_str("2probe")
+        await ws.send_str("5")
+        assert await next_packet(ws) == "3probe"
+        done, _ = await asyncio.wait([pending], timeout=1)
+        assert done, "the poll pending at the upgrade is not answered"
+        assert pending.result() == "200 6"  # its NOOP; the session goes on over WebSocket
+        # and it does: pings come over the WebSocket, and answered they keep it alive
+        pings = 0
+        while pings < 2:
+            packet = await next_packet(ws, within=3.0)
+            assert packet in ("2", "6"), packet  # pings, and the NOOP flushed at the upgrade
+            if packet == "2":
+                pings += 1
+                await ws.send_str("3")
+        assert not eio.sockets[sid].closed
+    finally:
+        pending.cancel()
+        await ws.close()
+
+
+async def test_a_socket_closed_by_the_server_during_the_upgrade_does_not_keep_its_websocket(
+    server: RunningServer, session: aiohttp.ClientSession
+) -> None:
+    """Same root cause as the CLOSE-packet case: `LeanSocket.close` cuts only the sink it
+    saw when it started, and the sink is None while upgrading; the upgrade then completes
+    (`_go_direct` on a closed socket) and the read loop waits, unbounded, on a WebSocket
+    whose socket is closed and gone from eio.sockets."""
+    eio = server.container.sio().eio
+    eio.ping_interval, eio.ping_timeout = 0.2, 0.4
+    sid = await polling_session(session, server)
+    ws_url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    ws_url += f"&sid={sid}"
+    ws = await session.ws_connect(ws_url, autoping=False)
+    try:
+        await ws.send_str("2probe")
+        assert await next_packet(ws) == "3probe"
+        socket = eio.sockets[sid]
+        assert socket.upgrading
+        await socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+        await ws.send_str("5")
+        assert await closed_within(ws, 3.0), "the WebSocket outlives its closed socket"
+    finally:
+        await ws.close()
+
+
+async def test_a_malformed_probe_leaves_the_client_on_polling(
+    server: RunningServer, session: aiohttp.ClientSession
+) -> None:
+    sid = await polling_session(session, server)
+    ws_url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    ws = await session.ws_connect(f"{ws_url}&sid={sid}")
+    await ws.send_str("x")  # not an Engine.IO packet at all
+    assert await closed_within(ws, 5.0)
+
+    socket = server.container.sio().eio.sockets[sid]
+    assert not socket.upgrading  # else every poll would get an empty answer
+    assert not socket.upgraded
+    polling = server.url + f"/socket.io/?EIO=4&transport=polling&sid={sid}"
+    token = issue_token(JWT_SECRET, "fay")
+    async with session.post(polling, data=f"40{CHAT}," + json.dumps({"token": token})) as posted:
+        assert posted.status == 200
+    async with session.get(polling) as response:
+        assert (await response.text()).startswith(f"40{CHAT},")
 
 
 class RecordingSocket(LeanSocket):
