@@ -28,9 +28,14 @@ def lean_sockets(server: RunningServer) -> list[LeanSocket]:
 
 
 def engineio_tasks() -> list[str]:
-    """Tasks running python-engineio's per-socket coroutines (writer, reads, pings)."""
+    """Tasks running python-engineio's per-socket coroutines (writer, reads, pings) or its
+    monitor task (replaced by the PingSchedule's deadlines)."""
     names = [getattr(task.get_coro(), "__qualname__", "") for task in asyncio.all_tasks()]
-    return [name for name in names if name.startswith("AsyncSocket.")]
+    return [
+        name
+        for name in names
+        if name.startswith("AsyncSocket.") or name == "AsyncServer._service_task"
+    ]
 
 
 @pytest.fixture
@@ -170,6 +175,19 @@ async def test_pings_run_on_timers_and_a_client_that_stops_answering_is_closed(
     while not await carol_offline():
         assert time.monotonic() < deadline, "carol's connection was never unregistered"
         await asyncio.sleep(0.1)
+
+
+async def test_a_silent_long_polling_session_is_closed_and_forgotten(
+    server: RunningServer, session: aiohttp.ClientSession
+) -> None:
+    eio = server.container.sio().eio
+    eio.ping_interval, eio.ping_timeout = 0.2, 0.4
+    sid = await polling_session(session, server)
+    assert sid in eio.sockets
+
+    # the client never polls again: its ping waits unanswered, and its deadline closes it
+    await wait_until(lambda: sid not in eio.sockets, within=5, what="the session to go")
+    assert engineio_tasks() == []
 
 
 async def test_a_server_side_engineio_close_ends_the_websocket(
