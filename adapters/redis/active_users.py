@@ -275,17 +275,36 @@ class RedisActiveUsersStore:
     async def heartbeat(
         self, connections: Sequence[Connection], expires_at: datetime
     ) -> list[ConnectionChange]:
-        """Renew (or re-register) these connections in one pipelined round trip."""
+        """Renew these connections in one pipelined round trip: per connection a `ZADD XX`
+        of the new expiry (which says whether the store still had it) and the re-assertion
+        of the three cluster-wide indexes, 4 commands. Only the connections the store lost
+        (it restarted empty, or swept them during an outage) take the registration script
+        again, in a second round trip; those that bring their user back online are returned."""
         if not connections:
             return []
+        score = _ms(expires_at)
         async with self._redis.pipeline(transaction=False) as pipe:
             for connection in connections:
-                await self._add_call(connection, expires_at, pipe)
+                pipe.zadd(
+                    self._ns_key(connection.user_id, connection.namespace),
+                    {connection.sid: score},
+                    xx=True,
+                    ch=True,
+                )
             for connection in connections:
                 self._index(connection, expires_at, pipe)
             replies = await pipe.execute()
+        # 0: not renewed, the store had lost it (or it already had this very expiry, and
+        # then the script below changes nothing and announces nothing)
+        lost = [c for c, renewed in zip(connections, replies, strict=False) if not renewed]
+        if not lost:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for connection in lost:
+                await self._add_call(connection, expires_at, pipe)
+            replies = await pipe.execute()
         changes = []
-        for reply in replies[: len(connections)]:
+        for reply in replies:
             change = _change(reply)
             if change is not None and change.user_online_changed:
                 changes.append(change)

@@ -13,13 +13,16 @@ import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
 from redis.crc import key_slot
 
-from adapters.redis.base import create_client
+from adapters.redis.active_users import RedisActiveUsersStore
+from adapters.redis.base import Keys, create_client
 from adapters.redis.messages import RedisMessageStore
 from adapters.redis.notifications import RedisNotificationStore
 from adapters.redis.rooms import RedisRoomRepository
 from domain.errors import Unavailable
 from domain.json_types import JsonObject
+from domain.model import CHAT_NAMESPACE as CHAT
 from domain.model import NewMessage, Notification, Room, Visibility
+from tests.contract.test_active_users_contract import at, conn
 from tests.support.fakes import EPOCH
 from tests.support.redis_server import free_port
 
@@ -327,3 +330,41 @@ async def test_a_push_to_a_thousand_users_is_a_handful_of_round_trips(
     finally:
         await drop(counting, redis_prefix)
         await counting.aclose(close_connection_pool=True)
+
+
+async def script_calls(client: aioredis.Redis) -> int:
+    """How many EVAL/EVALSHA calls the server has run so far."""
+    stats = await client.info("commandstats")
+    return sum(
+        int(value["calls"])
+        for name, value in stats.items()
+        if name in ("cmdstat_evalsha", "cmdstat_eval") and isinstance(value, dict)
+    )
+
+
+async def test_a_steady_heartbeat_runs_no_script_and_reasserts_the_indexes(
+    client: aioredis.Redis, redis_prefix: str
+) -> None:
+    store = RedisActiveUsersStore(client, redis_prefix)
+    live = [conn(f"s{i}", f"user{i % 5}") for i in range(20)]
+    try:
+        for connection in live:
+            await store.add_connection(connection, expires_at=at(10))
+        # a lost write of a cluster-wide index: the online set is gone
+        await client.delete(f"{redis_prefix}online:{Keys.safe(CHAT)}")
+        assert await store.online_count(CHAT) == 0
+        before = await script_calls(client)
+
+        assert await store.heartbeat(live, at(40)) == []
+
+        assert await script_calls(client) == before  # 4 plain commands per connection
+        assert await store.online_count(CHAT) == 5  # healed
+        assert await store.next_expiry() == at(40)
+        assert await store.sweep_expired(at(30)) == []
+        # a connection the store lost takes the script again, and brings its user back
+        await store.sweep_expired(at(50))
+        changes = await store.heartbeat(live[:1], at(60))
+        assert [(c.connection.sid, c.user_online_changed) for c in changes] == [("s0", True)]
+        assert await script_calls(client) > before
+    finally:
+        await drop(client, redis_prefix)
