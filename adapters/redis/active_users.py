@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from adapters.redis.base import Keys, translate_errors
+from adapters.redis.base import Keys, queue_script, run_pipeline_with_script, translate_errors
 from domain.model import Connection, ConnectionChange, PresenceEntry, Sid, UserId
 
 _ADD = """
@@ -129,17 +129,18 @@ class RedisActiveUsersStore:
     def _online(self, namespace: str) -> str:
         return self._keys.key("online", Keys.safe(namespace))
 
-    async def _add_call(
+    def _add_call(
         self, connection: Connection, expires_at: datetime | None, pipe: aioredis.client.Pipeline
     ) -> None:
         score = "+inf" if expires_at is None else str(_ms(expires_at))
-        await self._add(
-            keys=[
+        queue_script(
+            pipe,
+            self._add,
+            [
                 self._user(connection.user_id, "conns"),
                 self._ns_key(connection.user_id, connection.namespace),
             ],
-            args=[connection.sid, _encode(connection), score],
-            client=pipe,
+            [connection.sid, _encode(connection), score],
         )
 
     def _index(
@@ -156,11 +157,15 @@ class RedisActiveUsersStore:
     async def add_connection(
         self, connection: Connection, expires_at: datetime | None = None
     ) -> ConnectionChange:
-        """Register a connection; the user's script decides whether it is their first."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            await self._add_call(connection, expires_at, pipe)
+        """Register a connection; the user's script decides whether it is their first.
+        One round trip: the script, then the index writes (idempotent, see
+        `run_pipeline_with_script`)."""
+
+        def fill(pipe: aioredis.client.Pipeline) -> None:
+            self._add_call(connection, expires_at, pipe)
             self._index(connection, expires_at, pipe)
-            replies = await pipe.execute()
+
+        replies = await run_pipeline_with_script(self._redis, self._add, fill)
         change = _change(replies[0])
         if change is None:
             raise TypeError("unexpected reply to the add script")
@@ -299,10 +304,12 @@ class RedisActiveUsersStore:
         lost = [c for c, renewed in zip(connections, replies, strict=False) if not renewed]
         if not lost:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:
+
+        def fill(pipe: aioredis.client.Pipeline) -> None:
             for connection in lost:
-                await self._add_call(connection, expires_at, pipe)
-            replies = await pipe.execute()
+                self._add_call(connection, expires_at, pipe)
+
+        replies = await run_pipeline_with_script(self._redis, self._add, fill)
         changes = []
         for reply in replies:
             change = _change(reply)

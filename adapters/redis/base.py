@@ -8,6 +8,7 @@ from typing import ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.commands.core import AsyncScript
 
 from domain.errors import Unavailable
 
@@ -83,3 +84,38 @@ class Keys:
 
 
 _ESCAPES = str.maketrans({"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D"})
+
+
+PipelineFill = Callable[[aioredis.client.Pipeline], None]
+
+
+async def run_pipeline_with_script(
+    client: aioredis.Redis, script: AsyncScript, fill: PipelineFill
+) -> list[object]:
+    """Run a non-transactional pipeline that `fill` fills, with `queue_script` calls of one
+    script among its commands, in one round trip.
+
+    redis-py's own pipelined scripts cost a `SCRIPT EXISTS` round trip before every
+    execute; here the script goes by `EVALSHA`, and only when Redis answers NOSCRIPT (it
+    restarted, or its script cache was flushed) is it loaded and the pipeline run again.
+    So the pipeline's other commands must be idempotent (a NOSCRIPT means the script did
+    not run)."""
+    for attempt in range(2):
+        async with client.pipeline(transaction=False) as pipe:
+            fill(pipe)
+            try:
+                replies: list[object] = await pipe.execute()
+            except redis.exceptions.NoScriptError:
+                if attempt:
+                    raise
+                await client.script_load(script.script)
+                continue
+            return replies
+    raise AssertionError("unreachable")
+
+
+def queue_script(
+    pipe: aioredis.client.Pipeline, script: AsyncScript, keys: list[str], args: list[str]
+) -> None:
+    """Queue one `EVALSHA` of `script` on `pipe` (see `run_pipeline_with_script`)."""
+    pipe.evalsha(script.sha, len(keys), *keys, *args)

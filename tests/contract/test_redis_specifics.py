@@ -368,3 +368,28 @@ async def test_a_steady_heartbeat_runs_no_script_and_reasserts_the_indexes(
         assert await script_calls(client) > before
     finally:
         await drop(client, redis_prefix)
+
+
+async def test_a_connection_is_registered_in_one_round_trip_even_after_a_script_flush(
+    redis_url: str, redis_prefix: str
+) -> None:
+    pool = aioredis.BlockingConnectionPool.from_url(
+        redis_url, connection_class=CountingConnection, max_connections=4
+    )
+    counting = aioredis.Redis(connection_pool=pool)
+    store = RedisActiveUsersStore(counting, redis_prefix)
+    try:
+        await store.add_connection(conn("s0", "alice"))  # loads the script if needed
+        CountingConnection.writes = 0
+        first = await store.add_connection(conn("s1", "bob"), expires_at=at(10))
+        assert CountingConnection.writes == 1  # no SCRIPT EXISTS before the pipeline
+        assert first.user_online_changed
+
+        await counting.script_flush()  # as after a Redis restart: NOSCRIPT, load, run again
+        again = await store.add_connection(conn("s2", "bob"), expires_at=at(10))
+        assert not again.user_online_changed  # bob's second connection, registered once
+        assert {c.sid for c in await store.user_connections("bob")} == {"s1", "s2"}
+        assert await store.online_count(CHAT) == 2
+    finally:
+        await drop(counting, redis_prefix)
+        await counting.aclose(close_connection_pool=True)
