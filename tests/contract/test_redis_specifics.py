@@ -302,34 +302,41 @@ class CountingConnection(Connection):
         await super().send_packed_command(command, check_health)
 
 
-async def test_a_push_to_a_thousand_users_is_a_handful_of_round_trips(
-    redis_url: str, redis_prefix: str
-) -> None:
+@pytest.fixture
+async def counting(redis_url: str, redis_prefix: str) -> AsyncIterator[aioredis.Redis]:
+    """A client whose writes are counted (`CountingConnection.writes`, reset here, after
+    the connection handshake); the prefix dropped after the test."""
     pool = aioredis.BlockingConnectionPool.from_url(
         redis_url, connection_class=CountingConnection, max_connections=4
     )
-    counting = aioredis.Redis(connection_pool=pool)
+    client = aioredis.Redis(connection_pool=pool)
+    try:
+        await client.ping()
+        CountingConnection.writes = 0
+        yield client
+    finally:
+        await drop(client, redis_prefix)
+        await client.aclose(close_connection_pool=True)
+
+
+async def test_a_push_to_a_thousand_users_is_a_handful_of_round_trips(
+    counting: aioredis.Redis, redis_prefix: str
+) -> None:
     store = RedisNotificationStore(counting, redis_prefix)
     users = [f"user{i}" for i in range(1000)]
-    try:
-        await counting.ping()  # connect (and handshake) before counting
-        CountingConnection.writes = 0
 
-        counts = await store.add([note(f"n-{user}", user) for user in users])
-        first_push = CountingConnection.writes
-        CountingConnection.writes = 0
-        again = await store.add([note(f"m-{user}", user) for user in users])
-        second_push = CountingConnection.writes
+    counts = await store.add([note(f"n-{user}", user) for user in users])
+    first_push = CountingConnection.writes
+    CountingConnection.writes = 0
+    again = await store.add([note(f"m-{user}", user) for user in users])
+    second_push = CountingConnection.writes
 
-        # SCRIPT EXISTS, SCRIPT LOAD (first time only), then the one pipeline.
-        assert first_push <= 3
-        assert second_push <= 2
-        assert counts == dict.fromkeys(users, 1)
-        assert again == dict.fromkeys(users, 2)
-        assert await store.unread_count("user999") == 2
-    finally:
-        await drop(counting, redis_prefix)
-        await counting.aclose(close_connection_pool=True)
+    # SCRIPT EXISTS, SCRIPT LOAD (first time only), then the one pipeline.
+    assert first_push <= 3
+    assert second_push <= 2
+    assert counts == dict.fromkeys(users, 1)
+    assert again == dict.fromkeys(users, 2)
+    assert await store.unread_count("user999") == 2
 
 
 async def script_calls(client: aioredis.Redis) -> int:
@@ -371,25 +378,17 @@ async def test_a_steady_heartbeat_runs_no_script_and_reasserts_the_indexes(
 
 
 async def test_a_connection_is_registered_in_one_round_trip_even_after_a_script_flush(
-    redis_url: str, redis_prefix: str
+    counting: aioredis.Redis, redis_prefix: str
 ) -> None:
-    pool = aioredis.BlockingConnectionPool.from_url(
-        redis_url, connection_class=CountingConnection, max_connections=4
-    )
-    counting = aioredis.Redis(connection_pool=pool)
     store = RedisActiveUsersStore(counting, redis_prefix)
-    try:
-        await store.add_connection(conn("s0", "alice"))  # loads the script if needed
-        CountingConnection.writes = 0
-        first = await store.add_connection(conn("s1", "bob"), expires_at=at(10))
-        assert CountingConnection.writes == 1  # no SCRIPT EXISTS before the pipeline
-        assert first.user_online_changed
+    await store.add_connection(conn("s0", "alice"))  # loads the script if needed
+    CountingConnection.writes = 0
+    first = await store.add_connection(conn("s1", "bob"), expires_at=at(10))
+    assert CountingConnection.writes == 1  # no SCRIPT EXISTS before the pipeline
+    assert first.user_online_changed
 
-        await counting.script_flush()  # as after a Redis restart: NOSCRIPT, load, run again
-        again = await store.add_connection(conn("s2", "bob"), expires_at=at(10))
-        assert not again.user_online_changed  # bob's second connection, registered once
-        assert {c.sid for c in await store.user_connections("bob")} == {"s1", "s2"}
-        assert await store.online_count(CHAT) == 2
-    finally:
-        await drop(counting, redis_prefix)
-        await counting.aclose(close_connection_pool=True)
+    await counting.script_flush()  # as after a Redis restart: NOSCRIPT, load, run again
+    again = await store.add_connection(conn("s2", "bob"), expires_at=at(10))
+    assert not again.user_online_changed  # bob's second connection, registered once
+    assert {c.sid for c in await store.user_connections("bob")} == {"s1", "s2"}
+    assert await store.online_count(CHAT) == 2
