@@ -282,7 +282,9 @@ async def test_pending_poll_is_ended_when_upgrade_packet_is_pipelined(
     `handle_get_request`'s QueueEmpty path closes the (healthy, upgraded) session with
     TRANSPORT_ERROR."""
     eio = server.container.sio().eio
-    eio.ping_interval, eio.ping_timeout = 1.0, 1.0  # a stuck poll gives up after 2 s
+    # no ping before the upgrade is done (a slow machine included); a stuck poll would give
+    # up after 3 s, which the 1 s wait below does not reach
+    eio.ping_interval, eio.ping_timeout = 2.0, 1.0
     sid = await polling_session(session, server)
     polling = server.url + f"/socket.io/?EIO=4&transport=polling&sid={sid}"
 
@@ -306,7 +308,7 @@ async def test_pending_poll_is_ended_when_upgrade_packet_is_pipelined(
         # and it does: pings come over the WebSocket, and answered they keep it alive
         pings = 0
         while pings < 2:
-            packet = await next_packet(ws, within=3.0)
+            packet = await next_packet(ws, within=5.0)
             assert packet in ("2", "6"), packet  # pings, and the NOOP flushed at the upgrade
             if packet == "2":
                 pings += 1
@@ -325,7 +327,7 @@ async def test_a_socket_closed_by_the_server_during_the_upgrade_does_not_keep_it
     (`_go_direct` on a closed socket) and the read loop waits, unbounded, on a WebSocket
     whose socket is closed and gone from eio.sockets."""
     eio = server.container.sio().eio
-    eio.ping_interval, eio.ping_timeout = 0.2, 0.4
+    eio.ping_interval, eio.ping_timeout = 5.0, 5.0  # the close below is the test's own
     sid = await polling_session(session, server)
     ws_url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
     ws_url += f"&sid={sid}"
