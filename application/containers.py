@@ -357,7 +357,6 @@ class Container(containers.DeclarativeContainer):
         pipeline=chat_pipeline,
         metrics=metrics,
         presence=presence_service,
-        rooms=room_repository,
         guard=handshake_guard,
     )
 

@@ -7,7 +7,7 @@ from application.contract import wire
 from application.handshake import HandshakeGuard
 from application.pipeline import CommandPipeline
 from domain.model import CHAT_NAMESPACE, Identity, Sid, UserId
-from domain.ports import MetricsCollector, RoomRepository, TokenVerifier
+from domain.ports import MetricsCollector, TokenVerifier
 from domain.services import ConnectionManager, PresenceService
 
 
@@ -22,7 +22,6 @@ class ChatNamespace(BaseNamespace):
         pipeline: CommandPipeline,
         metrics: MetricsCollector,
         presence: PresenceService,
-        rooms: RoomRepository,
         guard: HandshakeGuard | None = None,
     ) -> None:
         super().__init__(
@@ -34,15 +33,12 @@ class ChatNamespace(BaseNamespace):
             guard=guard,
         )
         self.presence = presence
-        self.rooms = rooms
 
     async def register(self, sid: Sid, identity: Identity) -> None:
-        """Count the connection for presence, then enter the user's room channels.
-
-        In this order a membership that changes meanwhile is never missed: either it is
-        stored before `rooms_of` reads it, or it finds this connection in the registry."""
-        await self.presence.connect(identity.user_id, sid)
-        for room_id in await self.rooms.rooms_of(identity.user_id):
+        """Count the connection for presence, then enter the user's room channels (read
+        after registering: see `PresenceService.connect_in_rooms`)."""
+        _, room_ids = await self.presence.connect_in_rooms(identity.user_id, sid)
+        for room_id in room_ids:
             await self.enter_room(sid, wire.room_channel(room_id))
 
     async def unregister(self, sid: Sid, user_id: UserId) -> bool:

@@ -34,10 +34,24 @@ class PresenceService:
 
     async def connect(self, user_id: UserId, sid: Sid) -> ConnectionChange:
         """Register a chat connection; announces the user online if it is their first."""
-        change = await self._connections.register_connection(user_id, sid, CHAT_NAMESPACE)
-        if change.user_online_changed:
-            await self._announce(user_id, online=True)
+        change, _ = await self.connect_in_rooms(user_id, sid)
         return change
+
+    async def connect_in_rooms(
+        self, user_id: UserId, sid: Sid
+    ) -> tuple[ConnectionChange, tuple[RoomId, ...]]:
+        """Register a chat connection, then read the user's rooms once: the user is announced
+        online in them if this is their first connection, and they are the room channels the
+        connection enters. Read after registering, so a membership that changes meanwhile is
+        never missed: either it is stored before the read, or it finds this connection in
+        the registry. (One store read for both: a round trip per handshake with Redis.)"""
+        change = await self._connections.register_connection(user_id, sid, CHAT_NAMESPACE)
+        room_ids = tuple(await self._rooms.rooms_of(user_id))
+        if change.user_online_changed:
+            await self._events.publish(
+                PresenceChanged(user_id=user_id, online=True, room_ids=room_ids)
+            )
+        return change, room_ids
 
     async def disconnect(self, user_id: UserId, sid: Sid) -> ConnectionChange | None:
         """Forget a chat connection; announces the user offline if it was their last."""

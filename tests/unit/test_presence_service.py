@@ -224,3 +224,20 @@ async def test_announce_expired_ignores_other_namespaces(domain: Domain) -> None
     await domain.presence.announce_expired(change)
 
     assert domain.events.events == []
+
+
+async def test_connect_in_rooms_reads_the_rooms_once_for_the_announcement_and_the_channels(
+    domain: Domain,
+) -> None:
+    general = await domain.rooms.create("bob", "general", members=["alice"])
+    domain.events.clear()
+
+    first, rooms = await domain.presence.connect_in_rooms("alice", "s1")
+    second, again = await domain.presence.connect_in_rooms("alice", "s2")
+
+    assert first.user_online_changed is True
+    assert rooms == again == (general.id,)  # every connection learns its channels
+    assert second.user_online_changed is False
+    assert domain.events.events == [  # only the first announces
+        PresenceChanged(user_id="alice", online=True, room_ids=(general.id,))
+    ]
