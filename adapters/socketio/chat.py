@@ -36,8 +36,8 @@ class ChatNamespace(BaseNamespace):
 
     async def register(self, sid: Sid, identity: Identity) -> None:
         """Count the connection for presence, then enter the user's room channels (read
-        after registering: see `PresenceService.connect_in_rooms`)."""
-        _, room_ids = await self.presence.connect_in_rooms(identity.user_id, sid)
+        after registering: see `PresenceService.connect`)."""
+        _, room_ids = await self.presence.connect(identity.user_id, sid)
         for room_id in room_ids:
             await self.enter_room(sid, wire.room_channel(room_id))
 

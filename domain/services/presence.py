@@ -32,12 +32,7 @@ class PresenceService:
         self._online_cache_s = online_cache_s
         self._online_cache: dict[RoomId, tuple[float, asyncio.Future[_OnlineMembers]]] = {}
 
-    async def connect(self, user_id: UserId, sid: Sid) -> ConnectionChange:
-        """Register a chat connection; announces the user online if it is their first."""
-        change, _ = await self.connect_in_rooms(user_id, sid)
-        return change
-
-    async def connect_in_rooms(
+    async def connect(
         self, user_id: UserId, sid: Sid
     ) -> tuple[ConnectionChange, tuple[RoomId, ...]]:
         """Register a chat connection, then read the user's rooms once: the user is announced

@@ -15,7 +15,7 @@ async def test_first_chat_connection_announces_online_with_the_users_rooms(
     await domain.rooms.create("bob", "elsewhere")
     domain.events.clear()
 
-    change = await domain.presence.connect("alice", "s1")
+    change, _ = await domain.presence.connect("alice", "s1")
 
     assert change.user_online_changed is True
     assert domain.events.events == [
@@ -28,8 +28,8 @@ async def test_first_chat_connection_announces_online_with_the_users_rooms(
 async def test_more_devices_announce_nothing(domain: Domain) -> None:
     await domain.presence.connect("alice", "s1")
 
-    second = await domain.presence.connect("alice", "s2")
-    again = await domain.presence.connect("alice", "s1")
+    second, _ = await domain.presence.connect("alice", "s2")
+    again, _ = await domain.presence.connect("alice", "s1")
 
     assert second.user_online_changed is False
     assert again.user_online_changed is False
@@ -226,14 +226,14 @@ async def test_announce_expired_ignores_other_namespaces(domain: Domain) -> None
     assert domain.events.events == []
 
 
-async def test_connect_in_rooms_reads_the_rooms_once_for_the_announcement_and_the_channels(
+async def test_connect_reads_the_rooms_once_for_the_announcement_and_the_channels(
     domain: Domain,
 ) -> None:
     general = await domain.rooms.create("bob", "general", members=["alice"])
     domain.events.clear()
 
-    first, rooms = await domain.presence.connect_in_rooms("alice", "s1")
-    second, again = await domain.presence.connect_in_rooms("alice", "s2")
+    first, rooms = await domain.presence.connect("alice", "s1")
+    second, again = await domain.presence.connect("alice", "s2")
 
     assert first.user_online_changed is True
     assert rooms == again == (general.id,)  # every connection learns its channels

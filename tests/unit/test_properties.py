@@ -134,7 +134,7 @@ class PresenceMachine(RuleBasedStateMachine):
         sid = self.new_sid(CHAT)
         first = self.count(user_id, CHAT) == 0
         self.domain.clock.advance(1)
-        change = self.run(self.domain.presence.connect(user_id, sid))
+        change, _ = self.run(self.domain.presence.connect(user_id, sid))
         assert change.user_online_changed is first
         self.live[CHAT].add(sid)
         self.owner[sid] = user_id
@@ -155,7 +155,7 @@ class PresenceMachine(RuleBasedStateMachine):
     @rule(conn=chat)
     def connect_the_same_sid_again(self, conn: Conn) -> None:
         user_id, sid = conn
-        change = self.run(self.domain.presence.connect(user_id, sid))
+        change, _ = self.run(self.domain.presence.connect(user_id, sid))
         assert change.user_online_changed is False
 
     # disconnects
